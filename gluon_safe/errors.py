@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 MAX_SHOWN = 5
-"""How many offending values a message lists before it says how many more there are."""
+"""How many offending values a message lists before it counts the rest."""
 
 
 class GluonSafeError(Exception):
@@ -138,13 +138,13 @@ class LabelError(GluonSafeError, ValueError):
     def _describe_received(self) -> str:
         if not self.values:
             return ""
-        shown = []
+        listed = []
         for i, value in enumerate(self.values):
             item = format_value(value)
             if i < len(self.positions):
                 item += f" at {self.name}{_format_position(self.positions[i])}"
-            shown.append(item)
-        text = ", ".join(shown)
+            listed.append(item)
+        text = ", ".join(listed)
         if self.count > len(self.values):
             text += f" and {self.count - len(self.values)} more"
         if self.total is not None:

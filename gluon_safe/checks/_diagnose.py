@@ -1,8 +1,8 @@
 """Turn a detected violation into a :class:`LabelError` that names its likely cause.
 
 The host checks (numpy) and the lazy device checks (NDArray) both end here, so a
-mistake gets the same message whichever mode found it.  The lazy path knows only the
-first offending value and its position; the host path knows the first few.
+mistake gets the same message whichever mode found it.  The lazy path keeps only
+the first offending value and its position; the host path keeps the first few.
 """
 
 from __future__ import annotations
@@ -87,13 +87,13 @@ def indices_error(
         return NonIntegerLabelError(f"{name} contain non-integer values", hint=hint, **common)
 
     if kind == "negative":
-        shown = {float(v) for v in values}
-        if shown == {-1.0} and (lo == -1.0 and hi == 1.0):
+        offenders = {float(v) for v in values}
+        if offenders == {-1.0} and (lo == -1.0 and hi == 1.0):
             hint = (
                 "The labels look like {-1, 1} binary targets. Map -1 to 0 "
                 "(labels = (labels + 1) / 2), or pass ignore_label=-1 if -1 marks padding."
             )
-        elif shown == {-1.0}:
+        elif offenders == {-1.0}:
             hint = (
                 "If -1 marks padding or unknown items, pass ignore_label=-1 so they are left "
                 f"out; otherwise {ENCODER_FIX}."

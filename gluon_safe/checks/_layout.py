@@ -1,6 +1,6 @@
 """Shape checks: do sparse labels and predictions describe the same batch?
 
-These look at shapes only, which the host knows without waiting for the device, so
+These look at shapes only, which are on the host without waiting for the device, so
 they run eagerly in every check mode except ``'off'``.  When label values are at
 hand (the host path), they pick a sharper hint.
 """

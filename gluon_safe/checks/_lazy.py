@@ -2,12 +2,13 @@
 
 A host check needs the label values on the host, and reading an NDArray waits for
 MXNet's asynchronous engine.  The lazy twin instead queues a few operators on the
-label's own device that reduce each batch to a small statistics vector: for every
-kind of violation its count, the flat position of the first offender and its value,
-plus the minimum and maximum label.  Nothing is read until :meth:`LazyLabelCheck.flush`,
-which copies all pending vectors in one read per device and raises the error of the
-first bad batch, with the same message the host check would give (but only the first
-offending value, not the first few).
+label's own device that reduce each batch to a small statistics vector.  For every
+kind of violation the vector stores its count, the flat position of the first
+offender and that offender's value, followed by the minimum and maximum label.
+Nothing is read until :meth:`LazyLabelCheck.flush`, which copies all pending
+vectors in one read per device and raises the error of the first bad batch.  The
+message is the one the host check would give, but lists only the first offending
+value, not the first few.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class LazyLabelCheck:
 
     Notes
     -----
-    :meth:`update` queues about ten small operators per batch and never blocks.
+    :meth:`update` queues about ten small operators per batch and reads nothing back
+    (a test counts the host reads).
     Pending statistics stay on their devices until :meth:`flush`; each is a vector of
     at most 15 floats, so an epoch of thousands of batches holds well under a megabyte.
     """
@@ -98,7 +100,7 @@ class LazyLabelCheck:
         return len(self._pending)
 
     def update(self, labels: NDArray, batch: Optional[int] = None) -> None:
-        """Queue the device-side check of one batch of labels; never blocks."""
+        """Queue the device-side check of one batch of labels without reading anything back."""
         shape = tuple(int(d) for d in labels.shape)
         if labels.size == 0:
             return
