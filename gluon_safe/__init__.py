@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from . import checks, errors
+from . import checks, errors, losses
 from .errors import (
     CheckpointError,
     ContinuousLabelError,
@@ -19,6 +19,12 @@ from .errors import (
     NonFiniteLabelError,
     NonIntegerLabelError,
     UnseenLabelError,
+)
+from .losses import (
+    SafeSigmoidBCELoss,
+    SafeSigmoidBinaryCrossEntropyLoss,
+    SafeSoftmaxCELoss,
+    SafeSoftmaxCrossEntropyLoss,
 )
 
 __version__ = "0.1.0"
@@ -38,8 +44,13 @@ __all__ = [
     "LaunchError",
     "NonFiniteLabelError",
     "NonIntegerLabelError",
+    "SafeSigmoidBCELoss",
+    "SafeSigmoidBinaryCrossEntropyLoss",
+    "SafeSoftmaxCELoss",
+    "SafeSoftmaxCrossEntropyLoss",
     "UnseenLabelError",
     "__version__",
     "checks",
     "errors",
+    "losses",
 ]

@@ -74,9 +74,9 @@ def indices_error(
         if lo >= 0.0 and hi <= 1.0:
             hint = (
                 "The labels lie in [0, 1], so they look normalized (class / max class). "
-                "MXNet casts labels to int, which turns them all into class 0 and reports "
-                "near-perfect accuracy. Keep the raw classes and encode them with "
-                "gluon_safe.LabelEncoder."
+                "MXNet casts labels to int, which turns every value below 1 into class 0, "
+                "so it reports near-perfect accuracy. Keep the raw classes and encode them "
+                "with gluon_safe.LabelEncoder."
             )
         else:
             hint = (
