@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from . import checks, errors, losses
+from . import checks, encoding, errors, losses
+from .encoding import LabelEncoder, MultiLabelEncoder
 from .errors import (
     CheckpointError,
     ContinuousLabelError,
@@ -36,12 +37,14 @@ __all__ = [
     "ContinuousLabelError",
     "DeviceError",
     "GluonSafeError",
+    "LabelEncoder",
     "LabelError",
     "LabelLayoutError",
     "LabelRangeError",
     "LabelShapeError",
     "LabelTypeError",
     "LaunchError",
+    "MultiLabelEncoder",
     "NonFiniteLabelError",
     "NonIntegerLabelError",
     "SafeSigmoidBCELoss",
@@ -51,6 +54,7 @@ __all__ = [
     "UnseenLabelError",
     "__version__",
     "checks",
+    "encoding",
     "errors",
     "losses",
 ]

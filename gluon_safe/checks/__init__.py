@@ -31,10 +31,12 @@ from ._host import (
 from ._layout import check_sparse_layout
 from ._lazy import LazyLabelCheck, is_host_array
 from ._mode import normalize_check_mode, resolve_check_mode
+from ._target import TargetType, infer_target_type
 
 __all__ = [
     "ROW_SUM_ATOL",
     "LazyLabelCheck",
+    "TargetType",
     "as_label_array",
     "check_binary",
     "check_class_indices",
@@ -42,6 +44,7 @@ __all__ = [
     "check_probability_rows",
     "check_sparse_layout",
     "describe_indices",
+    "infer_target_type",
     "is_host_array",
     "normalize_check_mode",
     "resolve_check_mode",

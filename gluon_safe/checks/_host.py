@@ -54,7 +54,7 @@ def _first_positions(mask: np.ndarray[Any, Any]) -> list[tuple[int, ...]]:
     return [tuple(int(i) for i in p) for p in np.argwhere(mask)[:MAX_SHOWN]]
 
 
-def _evidence(array: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> dict[str, Any]:
+def evidence(array: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> dict[str, Any]:
     positions = _first_positions(mask)
     return dict(
         values=[as_python_scalar(array[p]) for p in positions],
@@ -162,20 +162,20 @@ def _raise_for_indices(
     if array.dtype.kind == "f":
         nonfinite = considered & ~np.isfinite(array)
         if nonfinite.any():
-            raise indices_error("nonfinite", **_evidence(array, nonfinite), **context)
+            raise indices_error("nonfinite", **evidence(array, nonfinite), **context)
         with np.errstate(invalid="ignore"):
             nonint = considered & (np.floor(array) != array)
         if nonint.any():
-            raise indices_error("nonint", **_evidence(array, nonint), **context)
+            raise indices_error("nonint", **evidence(array, nonint), **context)
 
     negative = considered & (array < 0)
     if negative.any():
-        raise indices_error("negative", **_evidence(array, negative), **context)
+        raise indices_error("negative", **evidence(array, negative), **context)
 
     if num_classes is not None:
         too_large = considered & (array >= num_classes)
         if too_large.any():
-            raise indices_error("too_large", **_evidence(array, too_large), **context)
+            raise indices_error("too_large", **evidence(array, too_large), **context)
 
 
 def check_probability_rows(
@@ -233,22 +233,22 @@ def check_probability_rows(
 
     nonfinite = ~np.isfinite(rows)
     if nonfinite.any():
-        raise rows_error("nonfinite", **_evidence(rows, nonfinite), **common)
+        raise rows_error("nonfinite", **evidence(rows, nonfinite), **common)
     negative = rows < 0
     if negative.any():
-        raise rows_error("negative", **_evidence(rows, negative), **common)
+        raise rows_error("negative", **evidence(rows, negative), **common)
     sums = rows.sum(axis=-1)
     binary_rows = np.all((rows == 0) | (rows == 1), axis=-1)
     multi_hot = binary_rows & (sums >= 2)
     if multi_hot.any():
-        raise rows_error("multi_hot", **_evidence(sums, multi_hot), **common)
+        raise rows_error("multi_hot", **evidence(sums, multi_hot), **common)
     bad_sum = np.abs(sums - 1.0) > ROW_SUM_ATOL
     if bad_sum.any():
-        raise rows_error("row_sum", **_evidence(sums, bad_sum), **common)
+        raise rows_error("row_sum", **evidence(sums, bad_sum), **common)
     if not soft:
         not_one_hot = ~binary_rows
         if not_one_hot.any():
-            raise rows_error("not_one_hot", **_evidence(sums, not_one_hot), **common)
+            raise rows_error("not_one_hot", **evidence(sums, not_one_hot), **common)
 
 
 def check_binary(
@@ -281,12 +281,12 @@ def check_binary(
     if array.dtype.kind == "f":
         nonfinite = ~np.isfinite(array)
         if nonfinite.any():
-            raise binary_error("nonfinite", **_evidence(array, nonfinite), **common)
+            raise binary_error("nonfinite", **evidence(array, nonfinite), **common)
     outside = (array < 0) | (array > 1)
     if outside.any():
-        raise binary_error("range", **_evidence(array, outside), **common)
+        raise binary_error("range", **evidence(array, outside), **common)
     nonbinary = (array != 0) & (array != 1)
-    raise binary_error("nonbinary", **_evidence(array, nonbinary), **common)
+    raise binary_error("nonbinary", **evidence(array, nonbinary), **common)
 
 
 def check_multilabel(
