@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from . import checks, encoding, errors, losses
+from . import checks, encoding, errors, losses, metrics
 from .encoding import LabelEncoder, MultiLabelEncoder
 from .errors import (
     CheckpointError,
@@ -27,6 +27,7 @@ from .losses import (
     SafeSoftmaxCELoss,
     SafeSoftmaxCrossEntropyLoss,
 )
+from .metrics import MultiLabelAccuracy, SafeAccuracy, SafeMetricBase, SafeTopKAccuracy
 
 __version__ = "0.1.0"
 
@@ -44,17 +45,22 @@ __all__ = [
     "LabelShapeError",
     "LabelTypeError",
     "LaunchError",
+    "MultiLabelAccuracy",
     "MultiLabelEncoder",
     "NonFiniteLabelError",
     "NonIntegerLabelError",
+    "SafeAccuracy",
+    "SafeMetricBase",
     "SafeSigmoidBCELoss",
     "SafeSigmoidBinaryCrossEntropyLoss",
     "SafeSoftmaxCELoss",
     "SafeSoftmaxCrossEntropyLoss",
+    "SafeTopKAccuracy",
     "UnseenLabelError",
     "__version__",
     "checks",
     "encoding",
     "errors",
     "losses",
+    "metrics",
 ]

@@ -1,46 +1,103 @@
 """NDArray twins of the host checks, for ``check='lazy'``.
 
 A host check needs the label values on the host, and reading an NDArray waits for
-MXNet's asynchronous engine.  The lazy twin instead queues a few operators on the
-label's own device that reduce each batch to a small statistics vector.  For every
-kind of violation the vector stores its count, the flat position of the first
-offender and that offender's value, followed by the minimum and maximum label.
-Nothing is read until :meth:`LazyLabelCheck.flush`, which copies all pending
-vectors in one read per device and raises the error of the first bad batch.  The
-message is the one the host check would give, but lists only the first offending
-value, not the first few.
+MXNet's asynchronous engine.  The lazy twin instead runs one small hybridized block
+on the label's own device that counts the invalid values of each batch, and keeps
+that count (a one-element NDArray) with a reference to the labels.  Nothing is read
+until :meth:`LazyLabelCheck.flush`, which copies all pending counts with one read
+per device.  For the first batch whose count is not zero it runs the host check on
+that batch's labels, so the error message is exactly the one eager mode gives, and
+it names the batch.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 import numpy as np
 
-from .._compat import NDArray, mx, nd
+from .._compat import NDArray, gluon, mx, nd
 from ..errors import LabelError
-from ._diagnose import binary_error, indices_error, rows_error
-from ._host import ROW_SUM_ATOL
+from ._host import ROW_SUM_ATOL, check_binary, check_class_indices, check_probability_rows
 
-_BIG = 3.0e38
-INDEX_KINDS = ("nonfinite", "nonint", "negative", "too_large")
-ELEMENT_ROW_KINDS = ("nonfinite", "negative")
-ROW_KINDS = ("multi_hot", "row_sum", "not_one_hot")
-BINARY_KINDS = ("nonfinite", "range", "nonbinary")
+MAX_PENDING = 1024
+"""Pending batches that trigger a flush inside :meth:`LazyLabelCheck.update`.
 
-
-def _first_offenders(masks: NDArray, values: NDArray) -> NDArray:
-    """Return ``[count, first position, first value]`` for each row of ``masks``, flattened."""
-    counts = masks.sum(axis=1)
-    first = masks.argmax(axis=1)
-    first_values = nd.take(values, first)
-    return nd.stack(counts, first, first_values, axis=1).reshape((-1,))
+The bound keeps the retained labels small; one read per 1,024 batches costs nothing
+measurable.
+"""
 
 
-def _finite_range(values: NDArray, keep: NDArray) -> NDArray:
-    lo = nd.where(keep, values, nd.full(values.shape, _BIG, ctx=values.context)).min()
-    hi = nd.where(keep, values, nd.full(values.shape, -_BIG, ctx=values.context)).max()
-    return nd.concat(lo, hi, dim=0)
+class _IndexViolations(gluon.HybridBlock):  # type: ignore[misc]
+    """Count labels that are not class indices in ``[0, num_classes)``."""
+
+    def __init__(self, num_classes: Optional[int], ignore_label: Optional[float]) -> None:
+        super().__init__()
+        self._num_classes = num_classes
+        self._ignore_label = ignore_label
+
+    def hybrid_forward(self, F: Any, labels: Any) -> Any:
+        x = F.cast(labels, "float32")
+        # x - x is NaN exactly for NaN and +-inf; NaN also fails x == floor(x).
+        bad = ((x - x) != 0) + (x != F.floor(x)) + (x < 0)
+        if self._num_classes is not None:
+            bad = bad + (x >= float(self._num_classes))
+        if self._ignore_label is not None:
+            bad = bad * (x != float(self._ignore_label))
+        return F.sum(bad)
+
+
+class _RowViolations(gluon.HybridBlock):  # type: ignore[misc]
+    """Count invalid cells and rows of one-hot or probability rows on the last axis."""
+
+    def __init__(self, soft: bool) -> None:
+        super().__init__()
+        self._soft = soft
+
+    def hybrid_forward(self, F: Any, labels: Any) -> Any:
+        x = F.cast(labels, "float32")
+        bad_cells = ((x - x) != 0) + (x < 0)
+        if not self._soft:
+            bad_cells = bad_cells + (x != 0) * (x != 1)
+        bad_rows = F.abs(F.sum(x, axis=-1) - 1.0) > ROW_SUM_ATOL
+        return F.sum(bad_cells) + F.sum(bad_rows)
+
+
+class _BinaryViolations(gluon.HybridBlock):  # type: ignore[misc]
+    """Count targets outside [0, 1], or (``strict``) other than 0 and 1."""
+
+    def __init__(self, strict: bool) -> None:
+        super().__init__()
+        self._strict = strict
+
+    def hybrid_forward(self, F: Any, labels: Any) -> Any:
+        x = F.cast(labels, "float32")
+        bad = ((x - x) != 0) + (x < 0) + (x > 1)
+        if self._strict:
+            bad = bad + (x != 0) * (x != 1)
+        return F.sum(bad)
+
+
+@functools.cache
+def _violation_counter(
+    task: str,
+    num_classes: Optional[int],
+    ignore_label: Optional[float],
+    soft: bool,
+    strict: bool,
+) -> gluon.HybridBlock:
+    # Cached per configuration outside the check objects, so the metrics and losses that
+    # hold them stay cheap to deepcopy and pickle.
+    counter: gluon.HybridBlock
+    if task == "indices":
+        counter = _IndexViolations(num_classes, ignore_label)
+    elif task == "rows":
+        counter = _RowViolations(soft)
+    else:
+        counter = _BinaryViolations(strict)
+    counter.hybridize(static_alloc=True)
+    return counter
 
 
 class LazyLabelCheck:
@@ -66,10 +123,10 @@ class LazyLabelCheck:
 
     Notes
     -----
-    :meth:`update` queues about ten small operators per batch and reads nothing back
-    (a test counts the host reads).
-    Pending statistics stay on their devices until :meth:`flush`; each is a vector of
-    at most 15 floats, so an epoch of thousands of batches holds well under a megabyte.
+    :meth:`update` runs one cached graph per batch and reads nothing back (a test
+    counts the host reads).  It keeps a reference to the labels until the next flush,
+    so labels changed in place before the flush are checked as they are then.  After
+    :data:`MAX_PENDING` batches, :meth:`update` flushes by itself, and may raise there.
     """
 
     def __init__(
@@ -92,7 +149,8 @@ class LazyLabelCheck:
         self.soft = soft
         self.strict = strict
         self.name = name
-        self._pending: list[tuple[Optional[int], tuple[int, ...], NDArray]] = []
+        self._counter = _violation_counter(task, num_classes, ignore_label, soft, strict)
+        self._pending: list[tuple[Optional[int], NDArray, NDArray]] = []
 
     @property
     def pending(self) -> int:
@@ -101,17 +159,11 @@ class LazyLabelCheck:
 
     def update(self, labels: NDArray, batch: Optional[int] = None) -> None:
         """Queue the device-side check of one batch of labels without reading anything back."""
-        shape = tuple(int(d) for d in labels.shape)
         if labels.size == 0:
             return
-        values = labels.reshape((-1,)).astype("float32", copy=False)
-        if self.task == "indices":
-            stats = self._indices_stats(values)
-        elif self.task == "rows":
-            stats = self._rows_stats(values.reshape((-1, shape[-1])))
-        else:
-            stats = self._binary_stats(values)
-        self._pending.append((batch, shape, stats))
+        self._pending.append((batch, labels, self._counter(labels)))
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
 
     def reset(self) -> None:
         """Drop every pending verdict without reading it."""
@@ -123,139 +175,49 @@ class LazyLabelCheck:
         Raises
         ------
         LabelError
-            The subclass the host check would raise, naming the batch.
+            The subclass the host check raises for that batch's labels, naming the batch.
         """
         pending, self._pending = self._pending, []
         if not pending:
             return
-        host_stats = _read_all([stats for _, _, stats in pending])
-        for (batch, shape, _), stats in zip(pending, host_stats):
-            error = self._error_from(stats, shape, batch)
-            if error is not None:
-                raise error
+        counts = read_all([count for _, _, count in pending])
+        for (batch, labels, _), count in zip(pending, counts):
+            if count[0] > 0:
+                raise self._host_error(labels, batch, int(count[0]))
 
-    def _indices_stats(self, values: NDArray) -> NDArray:
-        ctx = values.context
-        finite = nd.contrib.isfinite(values)
-        if self.ignore_label is None:
-            considered = nd.ones_like(values)
-        else:
-            considered = values != float(self.ignore_label)
-        safe = nd.where(finite, values, nd.zeros_like(values))
-        checked = considered * finite
-        nonint = checked * (safe != nd.floor(safe))
-        negative = checked * (safe < 0)
-        if self.num_classes is None:
-            too_large = nd.zeros_like(values)
-        else:
-            too_large = checked * (safe >= float(self.num_classes))
-        masks = nd.stack(considered * (1 - finite), nonint, negative, too_large)
-        return nd.concat(
-            _first_offenders(masks, values),
-            _finite_range(values, checked),
-            dim=0,
-        ).as_in_context(ctx)
-
-    def _rows_stats(self, rows: NDArray) -> NDArray:
-        flat = rows.reshape((-1,))
-        finite = nd.contrib.isfinite(flat)
-        safe = nd.where(finite, flat, nd.zeros_like(flat))
-        element_masks = nd.stack(1 - finite, finite * (safe < 0))
-        sums = safe.reshape(rows.shape).sum(axis=1)
-        binary_rows = (finite * ((safe == 0) + (safe == 1))).reshape(rows.shape).min(axis=1)
-        multi_hot = binary_rows * (sums >= 2)
-        bad_sum = (1 - multi_hot) * (nd.abs(sums - 1.0) > ROW_SUM_ATOL)
-        if self.soft:
-            not_one_hot = nd.zeros_like(sums)
-        else:
-            not_one_hot = binary_rows == 0
-        row_masks = nd.stack(multi_hot, bad_sum, not_one_hot)
-        return nd.concat(
-            _first_offenders(element_masks, flat),
-            _first_offenders(row_masks, sums),
-            dim=0,
-        )
-
-    def _binary_stats(self, values: NDArray) -> NDArray:
-        finite = nd.contrib.isfinite(values)
-        safe = nd.where(finite, values, nd.zeros_like(values))
-        outside = finite * ((safe < 0) + (safe > 1) > 0)
-        if self.strict:
-            nonbinary = finite * ((safe != 0) * (safe != 1))
-        else:
-            nonbinary = nd.zeros_like(values)
-        masks = nd.stack(1 - finite, outside, nonbinary)
-        return nd.concat(
-            _first_offenders(masks, values),
-            _finite_range(values, finite),
-            dim=0,
-        )
-
-    def _error_from(
-        self, stats: np.ndarray[Any, Any], shape: tuple[int, ...], batch: Optional[int]
-    ) -> Optional[LabelError]:
-        total = int(np.prod(shape))
-        if self.task == "indices":
-            lo, hi = _range_or_nan(stats[12], stats[13])
-            for i, kind in enumerate(INDEX_KINDS):
-                evidence = _evidence_at(stats, i, shape, total)
-                if evidence is not None:
-                    return indices_error(
-                        kind, **evidence, lo=lo, hi=hi, num_classes=self.num_classes,
-                        ignore_label=self.ignore_label, name=self.name, batch=batch,
-                    )
-            return None
-        if self.task == "rows":
-            for i, kind in enumerate(ELEMENT_ROW_KINDS + ROW_KINDS):
-                row_kind = kind in ROW_KINDS
-                evidence = _evidence_at(
-                    stats, i, shape[:-1] if row_kind else shape,
-                    total // shape[-1] if row_kind else total,
-                )
-                if evidence is not None:
-                    return rows_error(kind, **evidence, soft=self.soft, name=self.name,
-                                      batch=batch)
-            return None
-        lo, hi = _range_or_nan(stats[9], stats[10])
-        for i, kind in enumerate(BINARY_KINDS):
-            evidence = _evidence_at(stats, i, shape, total)
-            if evidence is not None:
-                return binary_error(kind, **evidence, lo=lo, hi=hi, strict=self.strict,
+    def _host_error(self, labels: NDArray, batch: Optional[int], count: int) -> LabelError:
+        values = labels.asnumpy()
+        try:
+            if self.task == "indices":
+                check_class_indices(values, self.num_classes, ignore_label=self.ignore_label,
                                     name=self.name, batch=batch)
-        return None
+            elif self.task == "rows":
+                check_probability_rows(values, soft=self.soft, name=self.name, batch=batch)
+            else:
+                check_binary(values, strict=self.strict, name=self.name, batch=batch)
+        except LabelError as error:
+            return error
+        return LabelError(
+            f"{self.name} held {count} invalid values when they were queued, but were "
+            "changed in place before the check was read",
+            expected="labels left unchanged until the lazy check is flushed",
+            hint="Copy labels before reusing their buffer, or use check='eager'.",
+            name=self.name, batch=batch,
+        )
 
 
-def _evidence_at(
-    stats: np.ndarray[Any, Any], kind_index: int, shape: tuple[int, ...], total: int
-) -> Optional[dict[str, Any]]:
-    count, position, value = stats[3 * kind_index: 3 * kind_index + 3]
-    if count < 0.5:
-        return None
-    index = np.unravel_index(int(position), shape) if shape else ()
-    return dict(
-        values=[float(str(np.float32(value)))], positions=[tuple(int(i) for i in index)],
-        count=round(float(count)), total=total,
-    )
-
-
-def _range_or_nan(lo: float, hi: float) -> tuple[float, float]:
-    if lo > hi:  # no finite value was considered
-        return float("nan"), float("nan")
-    return float(lo), float(hi)
-
-
-def _read_all(stats: list[NDArray]) -> list[np.ndarray[Any, Any]]:
-    """Copy statistics vectors to the host with one blocking read per device."""
+def read_all(arrays: list[NDArray]) -> list[np.ndarray[Any, Any]]:
+    """Copy small 1-D NDArrays to the host with one blocking read per device."""
     by_ctx: dict[Any, list[int]] = {}
-    for i, s in enumerate(stats):
-        by_ctx.setdefault(s.context, []).append(i)
-    result: list[np.ndarray[Any, Any]] = [np.empty(0)] * len(stats)
+    for i, array in enumerate(arrays):
+        by_ctx.setdefault(array.context, []).append(i)
+    result: list[np.ndarray[Any, Any]] = [np.empty(0)] * len(arrays)
     for indices in by_ctx.values():
-        group = [stats[i] for i in indices]
-        stacked = _stack_ragged(group).asnumpy().astype(np.float64)
+        stacked = _stack_ragged([arrays[i] for i in indices]).asnumpy().astype(np.float64)
         for row, i in zip(stacked, indices):
-            result[i] = row[: int(stats[i].size)]
+            result[i] = row[: int(arrays[i].size)]
     return result
+
 
 
 def _stack_ragged(arrays: list[NDArray]) -> NDArray:
