@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from . import checks, encoding, errors, losses, metrics
+from . import checks, data, encoding, errors, losses, metrics
+from .data import DeviceBatch, DeviceDataLoader, ShardSampler, devices, split_batch
 from .encoding import LabelEncoder, MultiLabelEncoder
 from .errors import (
     CheckpointError,
@@ -20,6 +21,7 @@ from .errors import (
     NonFiniteLabelError,
     NonIntegerLabelError,
     UnseenLabelError,
+    WorkerTimeoutError,
 )
 from .losses import (
     SafeSigmoidBCELoss,
@@ -36,6 +38,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "CheckpointError",
     "ContinuousLabelError",
+    "DeviceBatch",
+    "DeviceDataLoader",
     "DeviceError",
     "GluonSafeError",
     "LabelEncoder",
@@ -56,11 +60,16 @@ __all__ = [
     "SafeSoftmaxCELoss",
     "SafeSoftmaxCrossEntropyLoss",
     "SafeTopKAccuracy",
+    "ShardSampler",
     "UnseenLabelError",
+    "WorkerTimeoutError",
     "__version__",
     "checks",
+    "data",
+    "devices",
     "encoding",
     "errors",
     "losses",
     "metrics",
+    "split_batch",
 ]

@@ -17,6 +17,7 @@ catching MXNet's own errors already expects (``ValueError`` for bad values,
     │   └── UnseenLabelError          a raw value the encoder was not fitted on
     ├── DeviceError (ValueError)      a GPU that does not exist
     ├── CheckpointError (ValueError)  a checkpoint that is damaged or not ours
+    ├── WorkerTimeoutError (TimeoutError) a DataLoader worker delivered no batch in time
     └── LaunchError (RuntimeError)    a distributed process failed to start or run
 
 A :class:`LabelError` carries its evidence as attributes (``values``, ``positions``,
@@ -25,6 +26,7 @@ A :class:`LabelError` carries its evidence as attributes (``values``, ``position
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any, Optional, Sequence
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "NonFiniteLabelError",
     "NonIntegerLabelError",
     "UnseenLabelError",
+    "WorkerTimeoutError",
 ]
 
 MAX_SHOWN = 5
@@ -87,10 +90,13 @@ class LabelError(GluonSafeError, ValueError):
         Index of the batch that held the labels, when known.
     name : str, default 'labels'
         Name of the checked argument, used in the message.
+    sample_indices : sequence of int, optional
+        Dataset indices of the samples that hold the values shown, when a data loader
+        that owns its sampler found them.
 
     Attributes
     ----------
-    values, positions, count, total, expected, hint, batch, name
+    values, positions, count, total, expected, hint, batch, name, sample_indices
         The parameters above, as given.
     """
 
@@ -106,6 +112,7 @@ class LabelError(GluonSafeError, ValueError):
         hint: str = "",
         batch: Optional[int] = None,
         name: str = "labels",
+        sample_indices: Sequence[int] = (),
     ) -> None:
         self.summary = summary
         self.values: tuple[Any, ...] = tuple(values)[:MAX_SHOWN]
@@ -118,6 +125,7 @@ class LabelError(GluonSafeError, ValueError):
         self.hint = hint
         self.batch = batch
         self.name = name
+        self.sample_indices: tuple[int, ...] = tuple(int(i) for i in sample_indices)
         super().__init__(self._compose())
 
     def _compose(self) -> str:
@@ -133,6 +141,9 @@ class LabelError(GluonSafeError, ValueError):
             parts.append(f"Expected: {self.expected}.")
         if self.hint:
             parts.append(self.hint)
+        if self.sample_indices:
+            indices = ", ".join(str(i) for i in self.sample_indices)
+            parts.append(f"Dataset indices of the samples shown: {indices}.")
         return " ".join(parts)
 
     def _describe_received(self) -> str:
@@ -163,13 +174,16 @@ class LabelError(GluonSafeError, ValueError):
             "hint": self.hint,
             "batch": self.batch,
             "name": self.name,
+            "sample_indices": self.sample_indices,
         }
         return (_rebuild, (type(self), self.summary, state))
 
-    def with_batch(self, batch: int) -> LabelError:
-        """Return a copy of this error that names the batch it was found in."""
+    def with_batch(self, batch: int, sample_indices: Sequence[int] = ()) -> LabelError:
+        """Return a copy of this error that names its batch and, if given, dataset indices."""
         state = self.__reduce__()[1][2]
         state["batch"] = batch
+        if sample_indices:
+            state["sample_indices"] = tuple(sample_indices)
         return _rebuild(type(self), self.summary, state)
 
 
@@ -215,6 +229,14 @@ class DeviceError(GluonSafeError, ValueError):
 
 class CheckpointError(GluonSafeError, ValueError):
     """A checkpoint is damaged, incomplete or was written for another model."""
+
+
+class WorkerTimeoutError(GluonSafeError, multiprocessing.TimeoutError, TimeoutError):
+    """A DataLoader worker did not deliver a batch within ``timeout`` seconds.
+
+    Subclasses ``multiprocessing.TimeoutError``, which MXNet's DataLoader raises, and the
+    builtin ``TimeoutError``, so existing handlers for either still catch it.
+    """
 
 
 class LaunchError(GluonSafeError, RuntimeError):
