@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from . import checks, data, encoding, errors, losses, metrics
+from . import checks, data, encoding, errors, losses, metrics, training
 from .data import DeviceBatch, DeviceDataLoader, ShardSampler, devices, split_batch
 from .encoding import LabelEncoder, MultiLabelEncoder
 from .errors import (
@@ -18,8 +18,11 @@ from .errors import (
     LabelShapeError,
     LabelTypeError,
     LaunchError,
+    LossReductionWarning,
+    NonFiniteError,
     NonFiniteLabelError,
     NonIntegerLabelError,
+    StaleGradientError,
     UnseenLabelError,
     WorkerTimeoutError,
 )
@@ -30,18 +33,36 @@ from .losses import (
     SafeSoftmaxCrossEntropyLoss,
 )
 from .metrics import MultiLabelAccuracy, SafeAccuracy, SafeMetricBase, SafeTopKAccuracy
+from .training import (
+    Callback,
+    Checkpoint,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    Resume,
+    TerminateOnNaN,
+    Trainer,
+    evaluate,
+    fit,
+    load_checkpoint,
+)
 
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "CSVLogger",
+    "Callback",
+    "Checkpoint",
     "CheckpointError",
     "ContinuousLabelError",
     "DeviceBatch",
     "DeviceDataLoader",
     "DeviceError",
+    "EarlyStopping",
     "GluonSafeError",
+    "History",
     "LabelEncoder",
     "LabelError",
     "LabelLayoutError",
@@ -49,10 +70,13 @@ __all__ = [
     "LabelShapeError",
     "LabelTypeError",
     "LaunchError",
+    "LossReductionWarning",
     "MultiLabelAccuracy",
     "MultiLabelEncoder",
+    "NonFiniteError",
     "NonFiniteLabelError",
     "NonIntegerLabelError",
+    "Resume",
     "SafeAccuracy",
     "SafeMetricBase",
     "SafeSigmoidBCELoss",
@@ -61,6 +85,9 @@ __all__ = [
     "SafeSoftmaxCrossEntropyLoss",
     "SafeTopKAccuracy",
     "ShardSampler",
+    "StaleGradientError",
+    "TerminateOnNaN",
+    "Trainer",
     "UnseenLabelError",
     "WorkerTimeoutError",
     "__version__",
@@ -69,7 +96,11 @@ __all__ = [
     "devices",
     "encoding",
     "errors",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
     "losses",
     "metrics",
     "split_batch",
+    "training",
 ]

@@ -18,7 +18,11 @@ catching MXNet's own errors already expects (``ValueError`` for bad values,
     ├── DeviceError (ValueError)      a GPU that does not exist
     ├── CheckpointError (ValueError)  a checkpoint that is damaged or not ours
     ├── WorkerTimeoutError (TimeoutError) a DataLoader worker delivered no batch in time
+    ├── NonFiniteError (FloatingPointError) NaN or inf in a loss or gradient
+    ├── StaleGradientError (RuntimeError) step() without a fresh gradient
     └── LaunchError (RuntimeError)    a distributed process failed to start or run
+
+    LossReductionWarning (UserWarning) a mean loss divided again by step(batch_size)
 
 A :class:`LabelError` carries its evidence as attributes (``values``, ``positions``,
 ``count``, ``total``, ``expected``, ``hint``, ``batch``) and repeats them in its message.
@@ -40,8 +44,11 @@ __all__ = [
     "LabelShapeError",
     "LabelTypeError",
     "LaunchError",
+    "LossReductionWarning",
+    "NonFiniteError",
     "NonFiniteLabelError",
     "NonIntegerLabelError",
+    "StaleGradientError",
     "UnseenLabelError",
     "WorkerTimeoutError",
 ]
@@ -184,11 +191,12 @@ class LabelError(GluonSafeError, ValueError):
         state["batch"] = batch
         if sample_indices:
             state["sample_indices"] = tuple(sample_indices)
-        return _rebuild(type(self), self.summary, state)
+        copy: LabelError = _rebuild(type(self), self.summary, state)
+        return copy
 
 
-def _rebuild(cls: type[LabelError], summary: str, state: dict[str, Any]) -> LabelError:
-    return cls(summary, **state)
+def _rebuild(cls: type[Any], message: str, state: dict[str, Any]) -> Any:
+    return cls(message, **state)
 
 
 class NonIntegerLabelError(LabelError):
@@ -241,3 +249,71 @@ class WorkerTimeoutError(GluonSafeError, multiprocessing.TimeoutError, TimeoutEr
 
 class LaunchError(GluonSafeError, RuntimeError):
     """A process of a distributed launch failed, timed out or could not be started."""
+
+
+class NonFiniteError(GluonSafeError, FloatingPointError):
+    """A loss or gradient contains NaN or infinity (raised with ``on_nonfinite='raise'``).
+
+    Attributes
+    ----------
+    source : str
+        ``'loss'`` or ``'gradient'``.
+    batch : object or None
+        The batch label the caller gave to ``Trainer.step``, when it gave one.
+    step : int
+        Number of updates the trainer had applied before this one.
+    """
+
+    def __init__(self, message: str, *, source: str, batch: object, step: int) -> None:
+        super().__init__(message)
+        self.source = source
+        self.batch = batch
+        self.step = step
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments do not survive the default pickling of exceptions.
+        state = {"source": self.source, "batch": self.batch, "step": self.step}
+        return (_rebuild, (type(self), self.args[0], state))
+
+
+class StaleGradientError(GluonSafeError, RuntimeError):
+    """``Trainer.step`` found parameters whose gradient no ``backward()`` has written.
+
+    MXNet 1.9.1 raises a ``UserWarning`` for this condition. This error names the
+    parameters, grouped by block, and the devices.
+
+    Attributes
+    ----------
+    parameters : tuple of str
+        Names of the stale parameters.
+    contexts : tuple of str
+        The devices on which at least one of them is stale.
+    no_backward : bool
+        True when no parameter at all has a new gradient, so ``step`` ran twice for
+        one ``backward()`` or before any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        parameters: tuple[str, ...],
+        contexts: tuple[str, ...],
+        no_backward: bool,
+    ) -> None:
+        super().__init__(message)
+        self.parameters = parameters
+        self.contexts = contexts
+        self.no_backward = no_backward
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            "parameters": self.parameters,
+            "contexts": self.contexts,
+            "no_backward": self.no_backward,
+        }
+        return (_rebuild, (type(self), self.args[0], state))
+
+
+class LossReductionWarning(UserWarning):
+    """A loss that is already a batch mean met ``trainer.step(batch_size)``, which divides again."""
