@@ -174,6 +174,61 @@ def train_network(
     return TrainedRun(net, tuple(history), test_outputs, predictions)
 
 
+def fit_network(
+    split: WineSplit,
+    train_labels: np.ndarray[Any, Any],
+    test_labels: np.ndarray[Any, Any],
+    *,
+    loss_fn: Any,
+    epochs: int,
+    seed: int,
+    num_outputs: int = 3,
+    on_epoch: Optional[Callable[[EpochResult], None]] = None,
+) -> TrainedRun:
+    """Train a fresh network with :func:`gluon_safe.fit` and return it with its history.
+
+    The same network, optimizer and batch size as :func:`train_network`; ``fit`` owns the
+    loop, the devices and the seeding, so equal arguments give equal numbers.
+    """
+    from .training import Callback, fit
+
+    class _EpochResults(Callback):
+        """Turn each finished epoch of ``fit`` into an :class:`EpochResult`."""
+
+        def __init__(self) -> None:
+            self.results: list[EpochResult] = []
+            self._start = 0.0
+
+        def on_epoch_begin(self, state: Any) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, state: Any) -> None:
+            logs = state.logs
+            result = EpochResult(
+                state.epoch, time.perf_counter() - self._start, logs["loss"],
+                logs["accuracy"], logs["val_accuracy"],
+            )
+            self.results.append(result)
+            if on_epoch is not None:
+                on_epoch(result)
+
+    mx.random.seed(seed)
+    net = build_network(num_outputs)
+    train_set = gluon.data.ArrayDataset(split.train_features, train_labels)
+    test_set = gluon.data.ArrayDataset(split.test_features, test_labels)
+    results = _EpochResults()
+    fit(
+        net, gluon.data.DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True),
+        loss=loss_fn, optimizer="adam", optimizer_params={"learning_rate": LEARNING_RATE},
+        epochs=epochs, val_data=gluon.data.DataLoader(test_set, batch_size=len(test_set)),
+        ctx=mx.cpu(), seed=seed, verbose=False, callbacks=[results],
+    )
+
+    test_outputs = net(nd.array(split.test_features))
+    predictions = test_outputs.argmax(axis=1).asnumpy().astype(np.int64)
+    return TrainedRun(net, tuple(results.results), test_outputs, predictions)
+
+
 def _train_epoch(
     net: Any,
     trainer: Any,

@@ -34,6 +34,7 @@ from ._demo_training import (
     TrainedRun,
     WineSplit,
     evaluate_accuracy,
+    fit_network,
     split_wine,
     train_network,
 )
@@ -354,7 +355,7 @@ def _report_rejection(
 def _run_encoded(
     write: Callable[[str], None], split: WineSplit, epochs: int, seed: int
 ) -> TrainedRun:
-    _write_heading(write, "[4/4] gluon_safe.LabelEncoder, then the same training run")
+    _write_heading(write, "[4/4] gluon_safe.LabelEncoder, then the same network with gluon_safe.fit")
     encoder: LabelEncoder[int] = LabelEncoder()
     encoder.fit(split.train_classes.tolist())
     train_labels = encoder.transform(split.train_classes.tolist()).astype(np.float32)
@@ -364,10 +365,9 @@ def _run_encoded(
         f"{list(range(encoder.num_classes))}"
     )
 
-    run = train_network(
+    run = fit_network(
         split, train_labels, test_labels,
         loss_fn=SafeSoftmaxCrossEntropyLoss(num_classes=encoder.num_classes),
-        make_metric=lambda: SafeAccuracy(num_classes=encoder.num_classes),
         epochs=epochs, seed=seed,
         on_epoch=lambda result: write(result.line()),
     )
