@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 
 from .._compat import NDArray, mx
+from ..distributed import is_primary
 from ._bundle import (
     BEST,
     LATEST,
@@ -79,7 +80,8 @@ class Checkpoint(Callback):
     device and restored on its parameter's device), the label encoder, the epoch and
     batch counters, the seed, the state of every callback and the history. Writes
     are atomic: a crash never leaves ``latest`` pointing to a partial bundle. Resume
-    with ``fit(..., resume_from=directory)``.
+    with ``fit(..., resume_from=directory)``. In distributed training only worker 0
+    writes; to resume, every worker must be able to read ``directory``.
 
     Parameters
     ----------
@@ -137,7 +139,8 @@ class Checkpoint(Callback):
         if self.save_best is not None:
             self.direction = resolve_mode(self.mode, self.save_best, state.sources,
                                           owner="Checkpoint")
-        remove_leftovers(self.directory)
+        if is_primary(state.trainer):
+            remove_leftovers(self.directory)
         return None
 
     def on_epoch_end(self, state: FitState) -> Directive:
@@ -147,6 +150,10 @@ class Checkpoint(Callback):
         if is_best:
             self.best = state.logs[self.save_best]  # type: ignore[index]
             self.best_epoch = state.epoch
+        if not is_primary(state.trainer):
+            # In distributed training only worker 0 writes; the others keep its counters.
+            self.last_saved_epoch = state.epoch
+            return None
         name = self._save(state)
         if is_best:
             write_pointer(self.directory, BEST, name)
@@ -156,9 +163,13 @@ class Checkpoint(Callback):
     def on_train_end(self, state: FitState) -> Directive:
         # A run stopped early by a callback ends on an epoch that every= may have
         # skipped; saving it lets a resume continue from where the run ended.
-        if state.history.epochs and self.last_saved_epoch != state.epoch:
-            self._save(state)
-            self._prune()
+        if not state.history.epochs or self.last_saved_epoch == state.epoch:
+            return None
+        if not is_primary(state.trainer):
+            self.last_saved_epoch = state.epoch
+            return None
+        self._save(state)
+        self._prune()
         return None
 
     def state_dict(self) -> Dict[str, Any]:

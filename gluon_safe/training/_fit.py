@@ -12,6 +12,7 @@ from .._report import format_epoch_line, metric_label
 from .._types import CheckMode
 from ..checks import normalize_check_mode
 from ..data import devices
+from ..distributed import join_run
 from ..metrics import SafeAccuracy
 from ._callbacks import Callback
 from ._history import History
@@ -21,6 +22,7 @@ from ._resume import Resume, restore_run
 from ._seeding import epoch_seed, seed_epoch, set_sampler_epoch
 from ._setup import (
     check_callbacks,
+    check_distributed_checkpoints,
     check_epochs,
     check_reiterable,
     check_seed,
@@ -79,7 +81,9 @@ def fit(
         default initializer; initialized ones are moved there.
     train_data : iterable
         A :class:`~gluon_safe.DeviceDataLoader`, a ``gluon.data.DataLoader``, an
-        ``mx.io`` iterator or any iterable of ``(data, label)`` pairs.
+        ``mx.io`` iterator or any iterable of ``(data, label)`` pairs. Distributed
+        training needs one of the first two, built on a Dataset, which ``fit`` rebuilds
+        with a :class:`~gluon_safe.ShardSampler` for this worker's shard.
     loss : Loss
         Returns one loss per sample. MXNet's ``SoftmaxCrossEntropyLoss`` and
         ``SigmoidBinaryCrossEntropyLoss`` are replaced by their gluon_safe versions
@@ -97,6 +101,7 @@ def fit(
         Total number of epochs, resumed ones included.
     val_data : iterable, optional
         Evaluated after every epoch; its values are logged with a ``val_`` prefix.
+        In distributed training each worker evaluates a share, as with ``evaluate``.
     metrics : EvalMetric, str or list of them, optional
         None means :class:`SafeAccuracy` for softmax cross-entropy,
         :class:`MultiLabelAccuracy` for sigmoid BCE, and the loss alone otherwise.
@@ -108,7 +113,16 @@ def fit(
     callbacks : sequence of Callback, default ()
         Run in order at every hook.
     kvstore : str or KVStore, default 'device'
-        Used when ``trainer`` is None.
+        Used when ``trainer`` is None. ``'dist_sync'``, ``'dist_device_sync'``,
+        ``'dist_async'`` (MXNet's parameter server, in a process started by a launcher
+        such as ``gluon-safe launch``) or ``'horovod'`` train on several workers: each
+        trains on its shard of ``train_data`` and runs the same number of batches, the
+        values in the History and the epoch lines cover all workers, only worker 0
+        prints epoch lines and writes checkpoints and CSV logs, and a ``dist_async`` run
+        ends with the servers' parameters on every worker. The trainer that ``fit``
+        creates updates on the workers (``update_on_kvstore=False``) except with
+        ``dist_async``. A trainer with a distributed kvstore (or Horovod's
+        ``DistributedTrainer``) selects distributed training too.
     seed : int, optional
         Seeds initialization and every epoch from ``(seed, epoch)``, so that a run
         resumed after epoch k ends with the parameters of an uninterrupted run.
@@ -139,11 +153,18 @@ def fit(
     StaleGradientError
         If some parameters get no gradient (a part of the network is unused).
     ValueError
-        If an argument is invalid, the trainer is on other devices than ``ctx``, or a
+        If an argument is invalid, the trainer is on other devices than ``ctx``, a
         resumed run changes the learning-rate schedule without a choice (see
-        :class:`Resume`).
+        :class:`Resume`), or a distributed run gets a metric that cannot be combined
+        over workers, or a Checkpoint while the optimizer runs on the kvstore servers.
     TypeError
-        If a callback or metric has the wrong type, or a batch is not a pair.
+        If a callback or metric has the wrong type, a batch is not a pair, or
+        distributed training gets data it cannot shard.
+    LaunchError
+        In distributed training, if the process was not started by a launcher, or the
+        workers' initial parameters differ.
+    ImportError
+        With ``kvstore='horovod'``, if ``horovod.mxnet`` does not import.
 
     Notes
     -----
@@ -151,20 +172,36 @@ def fit(
     predictions to the host, as does ``SafeAccuracy`` unless its checks are lazy),
     the eager label checks of CPU labels, counting ``ignore_label`` items on a GPU,
     and ``Trainer(on_nonfinite=...)``. Everything else is read once per epoch.
+
+    In distributed training every update divides the summed gradient by the number
+    of samples of all workers' batches, ``ignore_label`` items included, since every
+    worker must use the same divisor. All workers must call ``fit`` alike: with the
+    same seed (or the same loaded parameters), and with callbacks that stop all of
+    them at the same point (decisions on the logged, global values do).
     """
     check = normalize_check_mode(check)
     epochs = check_epochs(epochs)
     seed = check_seed(seed)
     callback_list = check_callbacks(callbacks)
     ctx_list = resolve_ctx(ctx, train_data)
+    dist = join_run(kvstore, trainer)
+    if dist is not None:
+        train_data = dist.shard_training(train_data, seed)
+        if val_data is not None:
+            val_data = dist.shard_evaluation(val_data)
 
     loss = safe_loss(loss, check)
     train_metrics = resolve_metrics(metrics, loss, check)
+    if dist is not None:
+        dist.check_metrics(train_metrics)
     val_metrics = copy_metrics(train_metrics) if val_data is not None else []
     if seed is not None:
         seed_epoch(seed, _INIT_EPOCH)
     prepare_network(net, ctx_list)
-    trainer = make_trainer(net, trainer, optimizer, optimizer_params, kvstore, ctx_list)
+    trainer = make_trainer(net, trainer, optimizer, optimizer_params, kvstore, ctx_list,
+                           dist=dist)
+    if dist is not None:
+        check_distributed_checkpoints(dist, trainer, callback_list)
 
     state = FitState(
         net=net, trainer=trainer, loss=loss, metrics=train_metrics, ctx=ctx_list,
@@ -177,9 +214,11 @@ def fit(
     check_reiterable(train_data, "train_data", epochs - start)
     if val_data is not None:
         check_reiterable(val_data, "val_data", epochs - start)
+    primary = dist is None or dist.is_primary
     run = Run(net=net, loss=loss, trainer=trainer, metrics=train_metrics, ctx=ctx_list,
               params=list(trainer._params), callbacks=callback_list,
-              progress=Progress(verbose), ignore_label=getattr(loss, "ignore_label", None))
+              progress=Progress(verbose and primary, log=primary),
+              ignore_label=getattr(loss, "ignore_label", None), dist=dist)
 
     _act(state, [callback.on_train_begin(state) for callback in callback_list])
     if start >= epochs:
@@ -190,6 +229,8 @@ def fit(
                 break
     finally:
         run.progress.close()
+    if dist is not None:
+        dist.finish(trainer)
 
     _act(state, [callback.on_train_end(state) for callback in callback_list])
     return state.history
@@ -202,6 +243,7 @@ def evaluate(
     metrics: Any = None,
     ctx: Any = "auto",
     check: CheckMode = "auto",
+    kvstore: Any = None,
 ) -> Dict[str, float]:
     """Compute metrics of ``net`` over ``data`` in predict mode.
 
@@ -219,6 +261,12 @@ def evaluate(
         parameters are on.
     check : {'auto', 'eager', 'lazy', 'off'}, default 'auto'
         Check mode of the metrics that ``evaluate`` creates.
+    kvstore : str or KVStore, optional
+        A distributed kvstore (as for :func:`fit`) to evaluate on all workers at once:
+        each worker evaluates a contiguous share of ``data`` (a Dataset-backed
+        DataLoader or DeviceDataLoader), no sample twice, and every worker gets the
+        values over all of ``data``. Every worker must call ``evaluate`` then. None
+        evaluates all of ``data`` here.
 
     Returns
     -------
@@ -230,16 +278,26 @@ def evaluate(
     LabelError
         When a label check fails, naming the batch.
     ValueError
-        If the network has no initialized parameters, or is not on a device of ``ctx``.
+        If the network has no initialized parameters, or is not on a device of ``ctx``;
+        with ``kvstore``, if a metric cannot be combined over workers.
+    TypeError
+        With ``kvstore``, if ``data`` cannot be sharded.
+    LaunchError
+        With ``kvstore``, if the process was not started by a launcher.
     """
     check = normalize_check_mode(check)
+    dist = join_run(kvstore) if kvstore is not None else None
+    if dist is not None:
+        data = dist.shard_evaluation(data)
     ctx_list = _evaluation_ctx(net, data, ctx)
     if metrics is None:
         resolved: List[Any] = [SafeAccuracy(check=check)]
     else:
         resolved = resolve_metrics(metrics, None, check)
+    if dist is not None:
+        dist.check_metrics(resolved)
     rewind(data)
-    values = evaluate_batches(net, data, ctx_list, resolved)
+    values = evaluate_batches(net, data, ctx_list, resolved, dist=dist)
     logger.info("evaluate on %s: %s", ctx_list, values)
     return values
 
@@ -264,7 +322,7 @@ def _run_epoch(run: Run, state: FitState, epoch: int, train_data: Iterable[Any],
         rewind(val_data)
         state.logs.update(evaluate_batches(
             run.net, val_data, run.ctx, val_metrics, loss=run.loss,
-            ignore_label=run.ignore_label, prefix="val_",
+            ignore_label=run.ignore_label, prefix="val_", dist=run.dist,
         ))
     elapsed = time.perf_counter() - started
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from .._compat import Context, NDArray, autograd, nd
+from ..distributed import DistributedRun
 from ..errors import LabelError, LossReductionWarning
 from ._batches import LoadedBatch, load_batch
 from ._grads import zero_idle_gradients
@@ -43,6 +44,8 @@ class Run:
     progress: Progress
     ignore_label: Optional[float] = None
     warned_mean_loss: bool = field(default=False)
+    dist: Optional[DistributedRun] = None
+    """The distributed run this worker belongs to; None when training alone."""
 
 
 class LossTotals:
@@ -72,19 +75,36 @@ class LossTotals:
                 pending.clear()
         self.kept += loaded.kept
 
-    def mean(self) -> float:
-        """Return the mean loss per counted sample (NaN when nothing was counted)."""
+    def total(self) -> float:
+        """Return the sum of the per-sample losses (0 when nothing was added)."""
         for pending in self._pending.values():
             if pending:
                 self._sums.append(nd.concat(*pending, dim=0).sum())
                 pending.clear()
-        if not self._sums or self.kept == 0:
-            return float("nan")
+        if not self._sums:
+            return 0.0
         ctx = self._sums[0].context
         # Every sum has shape (1,): MXNet's full reduction keeps one dimension.
         sums = [s.as_in_context(ctx) for s in self._sums]
         total = nd.add_n(*sums) if len(sums) > 1 else sums[0]
-        return float(total.asscalar()) / self.kept
+        return float(total.asscalar())
+
+    def mean(self) -> float:
+        """Return the mean loss per counted sample (NaN when nothing was counted)."""
+        return self.total() / self.kept if self.kept else float("nan")
+
+
+def global_mean_loss(totals: LossTotals, metrics: Sequence[Any],
+                     dist: Optional[DistributedRun]) -> float:
+    """Return the mean loss of the epoch, over all workers when ``dist`` is given.
+
+    With ``dist``, the loss, the sample count and the totals of ``metrics`` are summed
+    over the workers, so that the metrics then report values over all their data.
+    """
+    if dist is None:
+        return totals.mean()
+    total, kept = dist.reduce_totals(totals.total(), totals.kept, metrics)
+    return total / kept if kept else float("nan")
 
 
 def _per_sample(loss: NDArray, rows: int) -> NDArray:
@@ -126,6 +146,10 @@ def train_epoch(run: Run, state: FitState, data: Iterable[Any]) -> Optional[Stop
             losses, outputs = _forward(run, loaded, loss_calls, index)
         except LabelError as error:
             _skip_or_raise(run, state, error.with_batch(index))
+            if run.dist is not None:
+                # Every worker must take part in every update: this one adds zeros.
+                zero_idle_gradients(run.params, run.ctx)
+                run.trainer.step(run.dist.step_size(run.trainer, run.net, loaded.num_samples))
             continue
 
         _backward_and_step(run, state, loaded, losses)
@@ -142,17 +166,19 @@ def train_epoch(run: Run, state: FitState, data: Iterable[Any]) -> Optional[Stop
             break
 
     flush_lazy_checks(run.loss, run.metrics, loss_calls, metric_calls)
-    state.logs = {"loss": totals.mean(), **metric_values(run.metrics)}
+    mean_loss = global_mean_loss(totals, run.metrics, run.dist)
+    state.logs = {"loss": mean_loss, **metric_values(run.metrics)}
     return stop
 
 
 def evaluate_batches(net: Any, data: Iterable[Any], ctx: List[Context], metrics: List[Any],
                      *, loss: Any = None, ignore_label: Optional[float] = None,
-                     prefix: str = "") -> Dict[str, float]:
+                     prefix: str = "", dist: Optional[DistributedRun] = None) -> Dict[str, float]:
     """Run ``net`` over ``data`` in predict mode and return the metric values.
 
     With ``loss``, the mean loss per counted sample is returned under
-    ``prefix + 'loss'``.
+    ``prefix + 'loss'``. With ``dist``, ``data`` is this worker's share, and the values
+    cover the data of all workers.
 
     Raises
     ------
@@ -178,9 +204,10 @@ def evaluate_batches(net: Any, data: Iterable[Any], ctx: List[Context], metrics:
             raise error.with_batch(index) from None
 
     flush_lazy_checks(loss, metrics, loss_calls, metric_calls)
+    mean_loss = global_mean_loss(totals, metrics, dist)
     values = {prefix + name: value for name, value in metric_values(metrics).items()}
     if loss is not None:
-        values = {prefix + "loss": totals.mean(), **values}
+        values = {prefix + "loss": mean_loss, **values}
     return values
 
 
@@ -232,12 +259,23 @@ def _backward_and_step(run: Run, state: FitState, loaded: LoadedBatch,
                        losses: List[NDArray]) -> None:
     autograd.backward(losses)
     zero_idle_gradients(run.params, run.ctx[len(loaded.ctx):])
+    if run.dist is not None:
+        # Workers step on every batch, even one whose labels are all ignore_label,
+        # because each update waits for all of them; see DistributedRun.step_size.
+        batch_size = run.dist.step_size(run.trainer, run.net, loaded.num_samples)
+        if isinstance(run.trainer, Trainer):
+            run.trainer.step(batch_size, loss=losses,
+                             batch=f"{state.batch} of epoch {state.epoch}")
+        else:
+            run.trainer.step(batch_size)
+        return
     if loaded.kept == 0:
         logger.debug("batch %d of epoch %d: every label is ignore_label, no update",
                      state.batch, state.epoch)
         return
     if isinstance(run.trainer, Trainer):
-        run.trainer.step(loaded.kept, loss=losses, batch=f"{state.batch} of epoch {state.epoch}")
+        run.trainer.step(loaded.kept, loss=losses, batch=f"{state.batch} of epoch {state.epoch}",
+                         data=loaded.data, label=loaded.labels)
         return
     _warn_if_mean_loss(run, losses, loaded)
     run.trainer.step(loaded.kept)

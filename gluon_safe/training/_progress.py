@@ -32,13 +32,18 @@ class Progress:
         Print anything at all.
     stream : text stream, optional
         Where to print; defaults to ``sys.stdout`` at the time of the call.
+    log : bool, default True
+        Send the epoch lines to the logger. Distributed workers other than worker 0
+        pass False.
 
     The bar is shown only when ``verbose``, ``stream`` is a terminal and tqdm (the
     optional ``progress`` extra) imports; otherwise only the epoch lines are printed.
     """
 
-    def __init__(self, verbose: bool, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, verbose: bool, stream: Optional[TextIO] = None, *,
+                 log: bool = True) -> None:
         self.verbose = verbose
+        self.log = log
         self.stream = sys.stdout if stream is None else stream
         self._tqdm = _load_tqdm() if verbose and _is_terminal(self.stream) else None
         self._bar: Any = None
@@ -62,7 +67,8 @@ class Progress:
     def epoch_end(self, line: str) -> None:
         """Close the bar, print the epoch line when verbose, and log it."""
         self.close()
-        logger.info(line)
+        if self.log:
+            logger.info(line)
         if self.verbose:
             print(line, file=self.stream, flush=True)
 
