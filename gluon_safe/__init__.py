@@ -33,6 +33,7 @@ from .losses import (
     SafeSoftmaxCrossEntropyLoss,
 )
 from .metrics import MultiLabelAccuracy, SafeAccuracy, SafeMetricBase, SafeTopKAccuracy
+from .patching import patch, unpatch
 from .training import (
     Callback,
     Checkpoint,
@@ -101,6 +102,8 @@ __all__ = [
     "load_checkpoint",
     "losses",
     "metrics",
+    "patch",
     "split_batch",
     "training",
+    "unpatch",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,50 @@ def test_demo_closed_stdout_exits_without_traceback() -> None:
     assert first_line.startswith("UCI Wine data:")
     assert status == EXIT_BROKEN_PIPE
     assert "Traceback" not in stderr
+
+
+def test_main_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--help"])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    for command in ("demo", "run", "check-labels", "train", "predict"):
+        assert command in out
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("run", ["SCRIPT", "ARGS"]),
+        ("check-labels", ["--column", "--num-classes", "--format", "--json", "--min-samples"]),
+        ("train", ["--label-column", "--epochs", "--hidden", "--test-size", "--seed", "--out"]),
+        ("predict", ["DIR", "FILE"]),
+    ],
+)
+def test_command_help_lists_options(
+    capsys: pytest.CaptureFixture[str], command: str, options: list[str]
+) -> None:
+    status = main([command, "--help"])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    for option in options:
+        assert option in out
+
+
+@pytest.mark.slow
+def test_python_m_check_labels_exit_codes(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.txt"
+    clean.write_text("0\n1\n" * 5, encoding="utf-8")
+    one_based = tmp_path / "one_based.txt"
+    one_based.write_text("1\n2\n" * 5, encoding="utf-8")
+
+    statuses = [
+        subprocess.run(
+            [sys.executable, "-m", "gluon_safe", "check-labels", str(path)],
+            capture_output=True, text=True, timeout=120, check=False,
+        ).returncode
+        for path in (clean, one_based, tmp_path / "missing.txt")
+    ]
+
+    assert statuses == [0, 1, 2]

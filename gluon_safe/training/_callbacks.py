@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 from typing_extensions import Literal
 
+from ..distributed import is_primary
 from ..errors import LabelError
 from ._direction import Direction, Mode, check_mode, is_improvement, resolve_mode
 from ._state import Directive, FitState, RestoreParameters, StopTraining
@@ -302,6 +303,10 @@ class CSVLogger(Callback):
     ValueError
         At the start of training, when appending to a file whose header lists other
         columns than this run logs.
+
+    Notes
+    -----
+    In distributed training only worker 0 writes the file.
     """
 
     def __init__(self, path: PathLike, *, separator: str = ",", append: bool = False) -> None:
@@ -312,6 +317,8 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, state: FitState) -> Directive:
         self._columns = ["epoch", *state.sources]
+        if not is_primary(state.trainer):
+            return None
         keep = (self.append or state.resumed) and _has_content(self.path)
         if keep:
             self._check_header()
@@ -321,6 +328,8 @@ class CSVLogger(Callback):
         return None
 
     def on_epoch_end(self, state: FitState) -> Directive:
+        if not is_primary(state.trainer):
+            return None
         values = state.logs
         row = [str(state.epoch)] + [
             _format_value(values.get(column, math.nan)) for column in self._columns[1:]

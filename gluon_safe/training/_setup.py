@@ -10,14 +10,17 @@ from typing import Any, Dict, List, Optional, Sequence
 from .._compat import Context, gluon, mx
 from .._types import CheckMode
 from ..data import devices
+from ..distributed import DistributedRun
 from ..losses import SafeSigmoidBinaryCrossEntropyLoss, SafeSoftmaxCrossEntropyLoss
 from ..metrics import MultiLabelAccuracy, SafeAccuracy
 from ._callbacks import Callback
+from ._checkpoint import Checkpoint
 from ._direction import LOSS
 from ._trainer import Trainer
 
 __all__ = [
     "check_callbacks",
+    "check_distributed_checkpoints",
     "check_epochs",
     "check_reiterable",
     "check_seed",
@@ -32,6 +35,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# MXNet's own classes, read from the module dictionaries: while gluon_safe.patch() is
+# active, the attributes mx.metric.Accuracy and gluon.loss.* resolve to the safe
+# subclasses, but the dictionaries keep MXNet's classes.
+_MX_ACCURACY: Any = vars(mx.metric)["Accuracy"]
+_MX_SOFTMAX_CE_LOSS: Any = vars(gluon.loss)["SoftmaxCrossEntropyLoss"]
+_MX_SIGMOID_BCE_LOSS: Any = vars(gluon.loss)["SigmoidBinaryCrossEntropyLoss"]
 
 
 def resolve_ctx(ctx: Any, data: Any) -> List[Context]:
@@ -67,12 +77,12 @@ def safe_loss(loss: Any, check: CheckMode) -> Any:
     if check == "off":
         return loss
     kind = type(loss)
-    if kind is gluon.loss.SoftmaxCrossEntropyLoss:
+    if kind is _MX_SOFTMAX_CE_LOSS:
         replacement: Any = SafeSoftmaxCrossEntropyLoss(
             axis=loss._axis, sparse_label=loss._sparse_label, from_logits=loss._from_logits,
             weight=loss._weight, batch_axis=loss._batch_axis, check=check,
         )
-    elif kind is gluon.loss.SigmoidBinaryCrossEntropyLoss:
+    elif kind is _MX_SIGMOID_BCE_LOSS:
         replacement = SafeSigmoidBinaryCrossEntropyLoss(
             from_sigmoid=loss._from_sigmoid, weight=loss._weight,
             batch_axis=loss._batch_axis, check=check,
@@ -91,7 +101,7 @@ def default_metrics(loss: Any, check: CheckMode) -> List[Any]:
     ``num_classes`` and ``ignore_label``. Sigmoid BCE gets :class:`MultiLabelAccuracy`,
     on logits or on probabilities as the loss reads them. Other losses get none.
     """
-    if isinstance(loss, gluon.loss.SoftmaxCrossEntropyLoss):
+    if isinstance(loss, _MX_SOFTMAX_CE_LOSS):
         return [SafeAccuracy(
             axis=loss._axis,
             num_classes=getattr(loss, "num_classes", None),
@@ -99,7 +109,7 @@ def default_metrics(loss: Any, check: CheckMode) -> List[Any]:
             one_hot=not loss._sparse_label,
             check=check,
         )]
-    if isinstance(loss, gluon.loss.SigmoidBinaryCrossEntropyLoss):
+    if isinstance(loss, _MX_SIGMOID_BCE_LOSS):
         return [MultiLabelAccuracy(from_logits=not loss._from_sigmoid, check=check)]
     return []
 
@@ -173,8 +183,14 @@ def prepare_network(net: Any, ctx_list: List[Context]) -> None:
 
 
 def make_trainer(net: Any, trainer: Any, optimizer: Any, optimizer_params: Any,
-                 kvstore: Any, ctx_list: List[Context]) -> Any:
+                 kvstore: Any, ctx_list: List[Context],
+                 dist: Optional[DistributedRun] = None) -> Any:
     """Return the trainer to use: the given one, checked, or a new :class:`Trainer`.
+
+    In a distributed run, a new trainer is Horovod's ``DistributedTrainer``, or a
+    :class:`Trainer` on the run's kvstore object that updates on the workers
+    (``update_on_kvstore=False``, except for ``dist_async``, which MXNet only runs on the
+    servers), so that checkpoints can save the optimizer states.
 
     Raises
     ------
@@ -182,8 +198,16 @@ def make_trainer(net: Any, trainer: Any, optimizer: Any, optimizer_params: Any,
         If a trainer is given together with ``optimizer_params``, or its devices
         differ from ``ctx_list``.
     """
+    if trainer is None and dist is not None and dist.hvd is not None:
+        trainer = dist.new_trainer(net.collect_params(), optimizer, optimizer_params)
+        optimizer_params = None
     if trainer is None:
-        trainer = Trainer(net.collect_params(), optimizer, optimizer_params, kvstore=kvstore)
+        update_on_kvstore = None
+        if dist is not None:
+            kvstore = dist.kvstore
+            update_on_kvstore = None if "async" in dist.name else False
+        trainer = Trainer(net.collect_params(), optimizer, optimizer_params, kvstore=kvstore,
+                          update_on_kvstore=update_on_kvstore)
     else:
         if optimizer_params is not None:
             raise ValueError("pass either trainer or optimizer_params to fit, not both: the "
@@ -196,6 +220,24 @@ def make_trainer(net: Any, trainer: Any, optimizer: Any, optimizer_params: Any,
     if isinstance(trainer, Trainer):
         trainer._use_block_names(net)
     return trainer
+
+
+def check_distributed_checkpoints(dist: DistributedRun, trainer: Any,
+                                  callbacks: List[Callback]) -> None:
+    """Raise ValueError if a Checkpoint is given but the optimizer runs on the servers.
+
+    A checkpoint stores the optimizer states, which then live on the kvstore servers.
+    """
+    if not any(isinstance(callback, Checkpoint) for callback in callbacks):
+        return
+    if dist.updates_on_kvstore(trainer):
+        raise ValueError(
+            f"Checkpoint cannot save the optimizer states of a {dist.name!r} run that "
+            "updates on the kvstore servers, where those states live. Pass a trainer "
+            "that updates on the workers: trainer=gluon_safe.Trainer(net.collect_params(), "
+            f"optimizer, optimizer_params, kvstore={dist.name!r}, update_on_kvstore=False) "
+            "(dist_async always updates on the servers)."
+        )
 
 
 def check_reiterable(data: Any, name: str, passes: int) -> None:
@@ -259,7 +301,7 @@ def _as_metric(entry: Any) -> Any:
 
 
 def _safe_metric(metric: Any, check: CheckMode, ignore_label: Optional[float]) -> Any:
-    if check == "off" or type(metric) is not mx.metric.Accuracy:
+    if check == "off" or type(metric) is not _MX_ACCURACY:
         return metric
     logger.info("fit uses SafeAccuracy in place of mx.metric.Accuracy to check the labels")
     return SafeAccuracy(axis=metric.axis, name=metric.name, output_names=metric.output_names,
