@@ -355,7 +355,9 @@ def _report_rejection(
 def _run_encoded(
     write: Callable[[str], None], split: WineSplit, epochs: int, seed: int
 ) -> TrainedRun:
-    _write_heading(write, "[4/4] gluon_safe.LabelEncoder, then the same network with gluon_safe.fit")
+    _write_heading(
+        write, "[4/4] gluon_safe.LabelEncoder, then the same network with gluon_safe.fit"
+    )
     encoder: LabelEncoder[int] = LabelEncoder()
     encoder.fit(split.train_classes.tolist())
     train_labels = encoder.transform(split.train_classes.tolist()).astype(np.float32)

@@ -262,17 +262,35 @@ class NonFiniteError(GluonSafeError, FloatingPointError):
         The batch label the caller gave to ``Trainer.step``, when it gave one.
     step : int
         Number of updates the trainer had applied before this one.
+    nonfinite_fields : tuple of str or None
+        The fields of the batch that hold NaN or infinity, among ``'data'`` and
+        ``'label'``. Empty when the batch was finite, so the model produced the value;
+        None when the batch was not given to ``Trainer.step``.
     """
 
-    def __init__(self, message: str, *, source: str, batch: object, step: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        batch: object,
+        step: int,
+        nonfinite_fields: Optional[tuple[str, ...]] = None,
+    ) -> None:
         super().__init__(message)
         self.source = source
         self.batch = batch
         self.step = step
+        self.nonfinite_fields = nonfinite_fields
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments do not survive the default pickling of exceptions.
-        state = {"source": self.source, "batch": self.batch, "step": self.step}
+        state = {
+            "source": self.source,
+            "batch": self.batch,
+            "step": self.step,
+            "nonfinite_fields": self.nonfinite_fields,
+        }
         return (_rebuild, (type(self), self.args[0], state))
 
 

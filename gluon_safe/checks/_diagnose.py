@@ -23,13 +23,16 @@ ENCODER_FIX = "encode the raw classes with gluon_safe.LabelEncoder"
 
 
 def describe_indices(num_classes: Optional[int], ignore_label: Optional[float]) -> str:
-    """Describe valid sparse labels for messages, e.g. ``'class indices 0..5 (num_classes=6)'``."""
+    """Describe valid sparse labels for messages, e.g. ``'class indices in [0, 6), 0..5'``."""
     if num_classes is None:
         text = "non-negative class indices"
     elif num_classes == 1:
         text = "class index 0 (num_classes=1)"
     else:
-        text = f"class indices 0..{num_classes - 1} (num_classes={num_classes})"
+        text = (
+            f"class indices in [0, {num_classes}), that is 0..{num_classes - 1} "
+            f"(num_classes={num_classes})"
+        )
     text += ", integral floats such as 2.0 are valid"
     if ignore_label is not None:
         text += f", or ignore_label={format_value(ignore_label)}"

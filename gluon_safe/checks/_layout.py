@@ -126,6 +126,13 @@ def _dense_rows_error(
             "comparing dense rows cell by cell gives meaningless accuracy. "
             f"To use dense labels, {dense_fix}."
         )
+        if values is None:
+            # Without the values (a lazy check reads none), multi-hot rows cannot be
+            # distinguished from one-hot or soft rows, so the hint names their fix too.
+            hint += (
+                " If a row marks several labels per sample (multi-hot), use "
+                "gluon_safe.MultiLabelAccuracy and SigmoidBinaryCrossEntropyLoss instead."
+            )
     return layout_error(
         f"{name} of shape {shape} look like {kind}, not class indices",
         expected=f"one class index per sample, shape {shape[:-1]}",

@@ -35,6 +35,7 @@ def index_preds_error(
     total: Optional[int] = None,
     dense_fix: str = "pass labels.argmax(axis=1)",
     batch: Optional[int] = None,
+    name: str = "labels",
 ) -> LabelError:
     """Build the error for non-integer predictions that have the labels' shape.
 
@@ -47,7 +48,7 @@ def index_preds_error(
     if len(pred_shape) >= 2 and pred_shape[_normalize_axis(axis, len(pred_shape))] > 1:
         # _dense_rows_error builds a LabelLayoutError; its annotation is wider.
         return cast(
-            LabelError, _dense_rows_error(label_shape, label_values, dense_fix, "labels", batch)
+            LabelError, _dense_rows_error(label_shape, label_values, dense_fix, name, batch)
         )
 
     return LabelLayoutError(
@@ -77,6 +78,7 @@ def check_index_preds(
     label_values: Optional[np.ndarray[Any, Any]] = None,
     dense_fix: str = "pass labels.argmax(axis=1)",
     batch: Optional[int] = None,
+    name: str = "labels",
 ) -> None:
     """Check that predictions given with the labels' shape are integer class indices.
 
@@ -96,6 +98,8 @@ def check_index_preds(
         How the caller accepts dense labels, named in the hint.
     batch : int, optional
         Batch index to name in the message.
+    name : str, default 'labels'
+        Name of the labels in the message, such as ``'labels[1]'`` for a second device.
 
     Raises
     ------
@@ -112,7 +116,7 @@ def check_index_preds(
         nonint = ~(np.floor(preds) == preds)
     raise index_preds_error(
         label_shape, preds.shape, axis=axis, label_values=label_values,
-        **evidence(preds, nonint), dense_fix=dense_fix, batch=batch,
+        **evidence(preds, nonint), dense_fix=dense_fix, batch=batch, name=name,
     )
 
 

@@ -6,6 +6,9 @@ import logging
 import multiprocessing
 import threading
 import weakref
+
+# typeshed leaves out RemoteTraceback, the cause that Pool attaches to a worker's exception.
+from multiprocessing.pool import RemoteTraceback  # type: ignore[attr-defined]
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -25,7 +28,7 @@ from ._batch import (
 from ._devices import DeviceSpec, devices
 from ._options import check_loader_options
 from ._split import split_batch
-from ._staging import BackgroundIterator, describe_worker_timeout
+from ._staging import BackgroundIterator, describe_dead_worker, describe_worker_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +249,8 @@ prefetch, thread_pool, timeout, auto_reload
         WorkerTimeoutError
             If a DataLoader worker delivers no batch within ``timeout`` seconds.
         RuntimeError
-            If the loader is closed.
+            If the loader is closed, or a worker process died while a batch was loading
+            (the connection error that revealed it is the ``__cause__``).
         Exception
             Whatever the dataset or ``batchify_fn`` raises, with its original traceback
             (for worker processes, as the ``__cause__``).
@@ -303,6 +307,14 @@ prefetch, thread_pool, timeout, auto_reload
         except multiprocessing.TimeoutError as error:
             self._discard_workers(loader)
             raise WorkerTimeoutError(self._describe_timeout(index)) from error
+        except (ConnectionError, EOFError) as error:
+            self._discard_workers(loader)
+            if self._uses_worker_processes() and not _raised_in_worker(error):
+                # The batch arrives as a shared-memory handle that is fetched from the
+                # worker; a dead worker turns that into a bare connection error.
+                num_workers = self._options["num_workers"]
+                raise RuntimeError(describe_dead_worker(index, num_workers, error)) from error
+            raise
         except Exception:
             self._discard_workers(loader)
             raise
@@ -327,6 +339,10 @@ prefetch, thread_pool, timeout, auto_reload
         return describe_worker_timeout(index, self._options["timeout"],
                                        self._options["num_workers"],
                                        self._options["thread_pool"])
+
+    def _uses_worker_processes(self) -> bool:
+        return (self._owns_loader and self._options["num_workers"] > 0
+                and not self._options["thread_pool"])
 
     def _discard_workers(self, loader: Any) -> None:
         """Terminate the workers of ``loader`` after a failure, if this loader owns them."""
@@ -376,6 +392,12 @@ def _as_fields(batch: Any, index: int) -> Tuple[Any, ...]:
         return tuple(batch)
     raise TypeError(f"batch {index} is a {type(batch).__name__}; expected batchify_fn to "
                     "return an NDArray, a numpy array, or a list or tuple of them")
+
+
+def _raised_in_worker(error: BaseException) -> bool:
+    # multiprocessing re-raises a worker's own exception with the worker's traceback as
+    # the cause, so a dataset that raises ConnectionError itself keeps its error.
+    return isinstance(error.__cause__, RemoteTraceback)
 
 
 def _terminate_workers(loader: Any) -> None:

@@ -42,7 +42,8 @@ def describe_worker_timeout(batch_index: int, timeout: Optional[float],
     text = f"DataLoader workers timed out {waited}while loading batch {batch_index}"
     if settings:
         text += f" ({settings})"
-    text += (". Either the dataset or its transform is slower than the time-out, or the "
+    text += (". Either the dataset or its transform is slower than the time-out, a worker "
+             "process died (a crash in the dataset's code ends it without an error), or the "
              "worker processes are stuck because shared memory is full.")
     if thread_pool is not True:
         text += " " + _describe_shared_memory()
@@ -50,6 +51,17 @@ def describe_worker_timeout(batch_index: int, timeout: Optional[float],
              "without shared memory; fewer num_workers or a smaller prefetch; a larger "
              "/dev/shm (for Docker: docker run --shm-size=2g).")
     return text
+
+
+def describe_dead_worker(batch_index: int, num_workers: int, error: BaseException) -> str:
+    """Compose the message for a worker process that died while a batch was in flight."""
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return (f"a DataLoader worker process died while batch {batch_index} was loading "
+            f"(num_workers={num_workers}): receiving its batch failed with {reason}. A "
+            "worker ends without an error when the "
+            "dataset's code crashes the process (a fault in a C extension, os._exit, the "
+            "out-of-memory killer). Iterate with num_workers=0 to run the dataset in this "
+            "process and see the failure.")
 
 
 def _describe_shared_memory() -> str:

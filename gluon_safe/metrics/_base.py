@@ -40,6 +40,10 @@ class SafeMetricBase(mx.metric.EvalMetric):  # type: ignore[misc]
     higher_is_better: ClassVar[bool] = True
     """Direction of the metric, for early stopping and checkpoint selection."""
 
+    _stats_errors_first: ClassVar[bool] = False
+    """Whether an error in a lazy batch's device statistics outranks a label-value error of
+    the same batch, as it does where the eager path checks that layout first."""
+
     sum_metric = _folded("_sum_metric", "Sum of the local metric, pending batches included.")
     num_inst = _folded("_num_inst", "Number of local instances, pending batches included.")
     global_sum_metric = _folded(
@@ -73,7 +77,9 @@ class SafeMetricBase(mx.metric.EvalMetric):  # type: ignore[misc]
         """
         if not self._pending:
             return
-        counts, error = self._pending.take(self._read_stats)
+        counts, error = self._pending.take(
+            self._read_stats, stats_first=self._stats_errors_first
+        )
         for local_sum, global_sum, num in counts:
             self._fold(local_sum, global_sum, num)
         if error is not None:

@@ -80,7 +80,9 @@ class PendingBatches:
         for check in self._checks.values():
             check.reset()
 
-    def take(self, read_stats: ReadStats) -> tuple[list[Counts], Optional[LabelError]]:
+    def take(
+        self, read_stats: ReadStats, *, stats_first: bool = False
+    ) -> tuple[list[Counts], Optional[LabelError]]:
         """Read everything pending and empty the queue.
 
         Parameters
@@ -88,6 +90,10 @@ class PendingBatches:
         read_stats : callable
             ``read_stats(pending, host_stats) -> (counts, error)`` for each batch that
             left a device statistics vector.
+        stats_first : bool, default False
+            Whether an error found in a batch's statistics outranks a label-check error
+            of the same batch. True where the statistics carry a layout check that the
+            eager path runs before the label values are checked.
 
         Returns
         -------
@@ -97,9 +103,10 @@ class PendingBatches:
             The error of the first bad batch.
         """
         batches, self._batches = self._batches, []
-        error = self._first_label_error()
+        label_error = self._first_label_error()
         device_stats = read_all([b.stats for b in batches if b.stats is not None])
 
+        batch_error: Optional[LabelError] = None
         counted: list[tuple[int, Counts]] = []
         stats_iter = iter(device_stats)
         for pending in batches:
@@ -108,11 +115,12 @@ class PendingBatches:
             if pending.stats is not None:
                 counts, stats_error = read_stats(pending, next(stats_iter))
                 found = found or stats_error
-            if found is not None and (error is None or _batch_of(found) < _batch_of(error)):
-                error = found
+            if found is not None and batch_error is None:
+                batch_error = found
             if counts is not None:
                 counted.append((pending.batch, counts))
 
+        error = _first_error(batch_error, label_error, stats_first)
         if error is None:
             return [counts for _, counts in counted], None
         # Every pair of the bad update is dropped, as the eager path drops the whole update.
@@ -128,6 +136,17 @@ class PendingBatches:
                 if first is None or _batch_of(error) < _batch_of(first):
                     first = error
         return first
+
+
+def _first_error(
+    batch_error: Optional[LabelError], label_error: Optional[LabelError], stats_first: bool
+) -> Optional[LabelError]:
+    """Return the error of the earlier batch; ``stats_first`` decides between those of one batch."""
+    if batch_error is None or label_error is None:
+        return batch_error or label_error
+    if _batch_of(batch_error) == _batch_of(label_error):
+        return batch_error if stats_first else label_error
+    return min(batch_error, label_error, key=_batch_of)
 
 
 def _batch_of(error: LabelError) -> int:

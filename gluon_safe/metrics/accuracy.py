@@ -92,6 +92,9 @@ class SafeAccuracy(SafeMetricBase, mx.metric.Accuracy):  # type: ignore[misc]
     """
 
     higher_is_better: ClassVar[bool] = True
+    # The eager path checks that same-shape predictions are class indices before it
+    # checks the label values, so soft-target rows get the layout error, not "normalized".
+    _stats_errors_first: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -204,6 +207,7 @@ class SafeAccuracy(SafeMetricBase, mx.metric.Accuracy):  # type: ignore[misc]
                 check_index_preds(
                     pred_host, label_shape, axis=self.axis, as_int32=pred_int,
                     label_values=label_host, dense_fix=self._dense_fix, batch=batch,
+                    name=name,
                 )
                 num_classes = self.num_classes
             else:
@@ -272,7 +276,8 @@ class SafeAccuracy(SafeMetricBase, mx.metric.Accuracy):  # type: ignore[misc]
 
         if label_shape == pred_shape:
             num = None if self.ignore_label is not None else int(np.prod(label_shape))
-            return _LazyPair(label_shape, pred_shape, self.num_classes, "indices", True, num)
+            return _LazyPair(label_shape, pred_shape, self.num_classes, "indices", True, num,
+                             name)
 
         if not _has_axis(pred_shape, self.axis) or int(np.prod(label_shape)) != _num_rows(
             pred_shape, self.axis
@@ -296,7 +301,9 @@ class SafeAccuracy(SafeMetricBase, mx.metric.Accuracy):  # type: ignore[misc]
             label_index = label
         counter = self._match_counter(plan.preds_are_indices)
         stats = counter(pred, label_index.as_in_context(pred.context))
-        self._pending.add(PendingBatch(batch, stats=stats, info=plan))
+        # The labels are kept (not read) so that a layout error can name their kind.
+        labels = label if plan.preds_are_indices else None
+        self._pending.add(PendingBatch(batch, stats=stats, info=(plan, labels)))
 
     def _label_check(self, plan: _LazyPair) -> Any:
         key = (plan.task, plan.num_classes)
@@ -311,7 +318,8 @@ class SafeAccuracy(SafeMetricBase, mx.metric.Accuracy):  # type: ignore[misc]
     def _read_stats(
         self, pending: PendingBatch, stats: np.ndarray[Any, Any]
     ) -> tuple[Counts, Optional[LabelError]]:
-        plan: _LazyPair = pending.info
+        plan: _LazyPair
+        plan, labels = pending.info
         num_correct = stats[0]
         if plan.num is None:
             num, rest = round(float(stats[1])), stats[2:]
@@ -320,10 +328,11 @@ class SafeAccuracy(SafeMetricBase, mx.metric.Accuracy):  # type: ignore[misc]
 
         error: Optional[LabelError] = None
         if plan.preds_are_indices and rest[0] > 0:
+            # An error path: reading the labels here costs nothing on valid batches.
             error = index_preds_error(
                 plan.label_shape, plan.pred_shape, axis=self.axis, count=round(float(rest[0])),
-                total=int(np.prod(plan.pred_shape)), dense_fix=self._dense_fix,
-                batch=pending.batch,
+                total=int(np.prod(plan.pred_shape)), label_values=to_host(labels),
+                dense_fix=self._dense_fix, batch=pending.batch, name=plan.name,
             )
         return (num_correct, num_correct, num), error
 
@@ -366,6 +375,7 @@ class _LazyPair:
     task: str
     preds_are_indices: bool
     num: Optional[int]
+    name: str = "labels"
 
 
 class _MatchCounter(gluon.HybridBlock):  # type: ignore[misc]

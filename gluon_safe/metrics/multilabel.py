@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional, cast
+from typing import Any, ClassVar, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 from typing_extensions import Literal
@@ -14,7 +14,7 @@ from .._types import CheckMode
 from ..checks import check_multilabel, resolve_check_mode
 from ..checks._multilabel import check_multilabel_layout
 from ..checks._preds import check_probability_preds, pred_range_error
-from ..errors import LabelError
+from ..errors import LabelError, LabelShapeError
 from ._base import (
     SafeMetricBase,
     all_ndarrays,
@@ -37,6 +37,7 @@ class MultiLabelAccuracy(SafeMetricBase):
     A prediction is positive when its probability is above ``threshold`` (with
     ``from_logits=True``: when the sigmoid of the logit is, which is the same as the
     logit being above ``log(threshold / (1 - threshold))``). Label 1 is positive.
+    A sequence of thresholds sets one per label column.
 
     Parameters
     ----------
@@ -44,9 +45,10 @@ class MultiLabelAccuracy(SafeMetricBase):
         Name of this metric instance for display.
     output_names, label_names : list of str, optional
         Names used by ``update_dict``, as in MXNet.
-    threshold : float, default 0.5
+    threshold : float or sequence of float, default 0.5
         Probability above which a prediction counts as positive; strictly between 0
-        and 1.
+        and 1. A sequence of length L gives each of the L label columns its own
+        threshold, and the predictions must then have L columns.
     average : {'exact_match', 'hamming'}, default 'exact_match'
         ``'exact_match'``: the fraction of samples whose labels are all predicted
         right (``num_inst`` counts samples). ``'hamming'``: the fraction of right
@@ -62,7 +64,8 @@ class MultiLabelAccuracy(SafeMetricBase):
     Raises
     ------
     ValueError
-        If ``threshold`` is not strictly between 0 and 1, ``average`` or ``check`` is
+        If ``threshold`` (or one of its entries) is not strictly between 0 and 1, or is
+        an empty sequence, or ``average`` or ``check`` is
         not one of the allowed values.
     TypeError
         If ``from_logits`` is not a bool.
@@ -85,7 +88,7 @@ class MultiLabelAccuracy(SafeMetricBase):
         output_names: Optional[list[str]] = None,
         label_names: Optional[list[str]] = None,
         *,
-        threshold: float = 0.5,
+        threshold: Union[float, Sequence[float]] = 0.5,
         average: Average = "exact_match",
         from_logits: bool = False,
         check: CheckMode = "auto",
@@ -95,13 +98,13 @@ class MultiLabelAccuracy(SafeMetricBase):
         self.from_logits = validate_flag(from_logits, "from_logits")
         # Comparing logits with the logit of the threshold avoids a sigmoid per cell
         # and gives the same decision on the host and on the device.
-        self._cut = (
-            math.log(self.threshold / (1.0 - self.threshold)) if from_logits else self.threshold
-        )
+        self._cut: Union[float, np.ndarray[Any, Any]] = _cut_points(self.threshold, from_logits)
+        self._device_cuts: dict[Any, NDArray] = {}
         self._init_safety(check)
         super().__init__(
             name, output_names=output_names, label_names=label_names, has_global_stats=True,
-            threshold=self.threshold, average=self.average, from_logits=self.from_logits,
+            threshold=_config_threshold(self.threshold), average=self.average,
+            from_logits=self.from_logits,
             check=self._check,
         )
 
@@ -118,8 +121,9 @@ class MultiLabelAccuracy(SafeMetricBase):
         Raises
         ------
         LabelShapeError
-            If the predictions are not 2-D or labels and predictions differ in the
-            number of arrays or samples.
+            If the predictions are not 2-D, labels and predictions differ in the number
+            of arrays or samples, or the predictions have another number of columns than
+            a sequence ``threshold`` has entries (checked in every mode).
         LabelLayoutError
             If the labels are not 2-D (class indices) or have another number of columns.
         LabelRangeError
@@ -139,6 +143,8 @@ class MultiLabelAccuracy(SafeMetricBase):
                 check_multilabel_layout(
                     label.shape, pred.shape, name=pair_name(i, len(labels)), batch=batch
                 )
+        for pred in preds:
+            self._check_threshold_count(tuple(pred.shape), batch)
         if self._is_lazy(labels, preds):
             for label, pred in zip(labels, preds):
                 self._queue_lazy(label, pred, batch)
@@ -150,6 +156,20 @@ class MultiLabelAccuracy(SafeMetricBase):
         ]
         for num_correct, num in counted:
             self._add_counts(batch, num_correct, num_correct, num)
+
+    def _check_threshold_count(self, pred_shape: tuple[int, ...], batch: int) -> None:
+        if not isinstance(self._cut, np.ndarray):
+            return
+        count = int(self._cut.size)
+        if len(pred_shape) == 2 and pred_shape[1] == count:
+            return
+        raise LabelShapeError(
+            f"preds have shape {pred_shape} but threshold has {count} entries, one per "
+            "label column",
+            expected=f"predictions of shape (N, {count})",
+            hint="Give one threshold per output column, or a single threshold for all.",
+            name="preds", batch=batch,
+        )
 
     def _is_lazy(self, labels: list[Any], preds: list[Any]) -> bool:
         if not all_ndarrays(labels, preds):
@@ -177,7 +197,7 @@ class MultiLabelAccuracy(SafeMetricBase):
 
         labels = label.as_in_context(pred.context).astype("float32", copy=False)
         scores = pred.astype("float32", copy=False)
-        hits = (scores > self._cut) == (labels == 1)
+        hits = self._positive_on_device(scores) == (labels == 1)
         if self.average == "hamming":
             parts = [hits.sum()]
             num = int(hits.size)
@@ -189,6 +209,16 @@ class MultiLabelAccuracy(SafeMetricBase):
             parts.append((1 - (scores >= 0) * (scores <= 1)).sum())
         stats = parts[0] if len(parts) == 1 else nd.concat(*parts, dim=0)
         self._pending.add(PendingBatch(batch, stats=stats, info=_LazyPair(num, int(pred.size))))
+
+    def _positive_on_device(self, scores: NDArray) -> NDArray:
+        if not isinstance(self._cut, np.ndarray):
+            return scores > self._cut
+        cut = self._device_cuts.get(scores.context)
+        if cut is None:
+            # Copied to each device once; a host-to-device copy reads nothing back.
+            cut = nd.array(self._cut.reshape((1, -1)), ctx=scores.context, dtype="float32")
+            self._device_cuts[scores.context] = cut
+        return nd.broadcast_greater(scores, cut)
 
     def _read_stats(
         self, pending: PendingBatch, stats: np.ndarray[Any, Any]
@@ -211,12 +241,42 @@ class _LazyPair:
     total: int
 
 
-def _validate_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
-        raise ValueError(f"threshold={threshold!r} must be a number strictly between 0 and 1")
-    if not 0.0 < float(threshold) < 1.0:
-        raise ValueError(f"threshold={threshold!r} must lie strictly between 0 and 1")
-    return float(threshold)
+Threshold = Union[float, Tuple[float, ...]]
+
+
+def _validate_threshold(threshold: Any) -> Threshold:
+    if isinstance(threshold, (list, tuple, np.ndarray)):
+        if len(threshold) == 0:
+            raise ValueError("threshold=[] is empty; pass one threshold per label column, "
+                             "or a single number")
+        return tuple(_validate_one_threshold(value, threshold) for value in threshold)
+    return _validate_one_threshold(threshold, threshold)
+
+
+def _validate_one_threshold(value: Any, given: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(f"threshold={given!r} must be a number strictly between 0 and 1, "
+                         "or a sequence of such numbers")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"threshold={given!r} must lie strictly between 0 and 1")
+    return float(value)
+
+
+def _cut_points(threshold: Threshold, from_logits: bool) -> Union[float, np.ndarray[Any, Any]]:
+    """Return the value each prediction is compared with: the threshold, or its logit."""
+    if isinstance(threshold, tuple):
+        # float32, the dtype of the device comparison, so host and device decide alike.
+        return np.array([_cut_point(t, from_logits) for t in threshold], dtype=np.float32)
+    return _cut_point(threshold, from_logits)
+
+
+def _cut_point(threshold: float, from_logits: bool) -> float:
+    return math.log(threshold / (1.0 - threshold)) if from_logits else threshold
+
+
+def _config_threshold(threshold: Threshold) -> Union[float, list[float]]:
+    # A list keeps get_config() JSON-friendly; the constructor accepts it back.
+    return list(threshold) if isinstance(threshold, tuple) else threshold
 
 
 def _validate_average(average: Any) -> Average:

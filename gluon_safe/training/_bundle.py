@@ -193,7 +193,7 @@ def resolve_bundle(path: PathLike) -> str:
     ------
     CheckpointError
         If ``path`` does not exist, or is neither a bundle nor a checkpoint directory,
-        or its ``latest`` names a missing bundle.
+        or its ``latest`` is empty or names a missing bundle.
     """
     root = os.fspath(path)
     if not os.path.isdir(root):
@@ -201,6 +201,10 @@ def resolve_bundle(path: PathLike) -> str:
     if os.path.exists(os.path.join(root, MANIFEST)):
         return root
     latest = read_pointer(root, LATEST)
+    pointer_path = os.path.join(root, LATEST)
+    if latest is None and os.path.isfile(pointer_path):
+        raise CheckpointError(f"checkpoint file {pointer_path} is empty, so it names no "
+                              f"bundle; pass one of the bundle directories in {root} instead")
     if latest is None:
         raise CheckpointError(
             f"{root} is not a gluon_safe checkpoint: it contains neither {MANIFEST} nor a "
@@ -208,7 +212,7 @@ def resolve_bundle(path: PathLike) -> str:
         )
     bundle = os.path.join(root, latest)
     if not os.path.isdir(bundle):
-        raise CheckpointError(f"{os.path.join(root, LATEST)} names the bundle {latest!r}, "
+        raise CheckpointError(f"checkpoint file {pointer_path} names the bundle {latest!r}, "
                               f"which does not exist in {root}")
     return bundle
 

@@ -23,6 +23,7 @@ from ._grads import (
     stale_parameters,
     trainable,
 )
+from ._nonfinite import BatchFields, describe_nonfinite_fields
 
 __all__ = ["NonFiniteAction", "Trainer"]
 
@@ -38,6 +39,7 @@ _SKIPS_LOGGED_EACH = 5
 """Skipped updates logged one by one; after that, every 100th is logged."""
 
 LossArg = Union[NDArray, Sequence[NDArray], None]
+ArraysArg = Union[NDArray, Sequence[Any], None]
 
 
 class Trainer(gluon.Trainer):  # type: ignore[misc]
@@ -130,6 +132,8 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
         *,
         loss: LossArg = None,
         batch: object = None,
+        data: ArraysArg = None,
+        label: ArraysArg = None,
     ) -> None:
         """Reduce the gradients over the devices and update the parameters.
 
@@ -148,6 +152,10 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
             :class:`LossReductionWarning`, since the mean would be divided twice.
         batch : object, optional
             A label for the batch (such as its index) that errors and logs name.
+        data, label : NDArray or list of NDArray, optional
+            The inputs and labels of this batch, one array per device. They are read
+            only when ``on_nonfinite`` finds a NaN or infinite loss or gradient, to say
+            whether the batch itself held NaN or infinity.
 
         Raises
         ------
@@ -171,7 +179,7 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
             self._init_params()
         self._allreduce_grads()
 
-        self._guarded_update(losses, batch)
+        self._guarded_update(losses, batch, _batch_fields(data, label))
 
     def update(
         self,
@@ -180,6 +188,8 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
         *,
         loss: LossArg = None,
         batch: object = None,
+        data: ArraysArg = None,
+        label: ArraysArg = None,
     ) -> None:
         """Update the parameters from gradients already reduced by :meth:`allreduce_grads`.
 
@@ -201,7 +211,7 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
             super().update(batch_size, ignore_stale_grad)
         self._check_and_rescale_grad(self._scale / batch_size)
 
-        self._guarded_update(losses, batch)
+        self._guarded_update(losses, batch, _batch_fields(data, label))
 
     def _use_block_names(self, net: Any) -> None:
         """Name the owning block of each parameter in stale-gradient messages."""
@@ -242,9 +252,9 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
         raise StaleGradientError(message, parameters=parameters, contexts=contexts,
                                  no_backward=False)
 
-    def _guarded_update(self, losses: List[NDArray], batch: object) -> None:
+    def _guarded_update(self, losses: List[NDArray], batch: object, fields: BatchFields) -> None:
         if self.guards_updates and not (self._kvstore and self._update_on_kvstore):
-            if not self._inspect_gradients(losses, batch):
+            if not self._inspect_gradients(losses, batch, fields):
                 mark_consumed(self._params)
                 return
         # Freshness was checked before the reduction, so MXNet's own check would only
@@ -255,7 +265,8 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
             mark_consumed(self._params)
         self.num_steps += 1
 
-    def _inspect_gradients(self, losses: List[NDArray], batch: object) -> bool:
+    def _inspect_gradients(self, losses: List[NDArray], batch: object,
+                           fields: BatchFields) -> bool:
         """Clip and check the reduced gradients; return False to skip this update."""
         groups = self._norm_groups()
         if not groups:
@@ -265,7 +276,7 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
         if self.on_nonfinite is not None:
             source = _first_nonfinite(squared, losses)
             if source is not None:
-                return self._handle_nonfinite(source, batch)
+                return self._handle_nonfinite(source, batch, fields)
 
         if self.clip_global_norm is not None:
             rescale = float(self._optimizer.rescale_grad)
@@ -292,20 +303,31 @@ class Trainer(gluon.Trainer):  # type: ignore[misc]
             return [(device_grads[0], every_grad)]
         return [(grads, grads) for grads in device_grads]
 
-    def _handle_nonfinite(self, source: str, batch: object) -> bool:
+    def _handle_nonfinite(self, source: str, batch: object, fields: BatchFields) -> bool:
         where = f"batch {batch}" if batch is not None else f"update {self.num_steps}"
+        names, cause = describe_nonfinite_fields(fields)
+        if names:
+            fix = "Repair or drop the samples with NaN or inf"
+        else:
+            fix = "Lower the learning rate, set clip_global_norm, or check the inputs of this batch"
         if self.on_nonfinite == "raise":
             raise NonFiniteError(
                 f"{where}: the {source} is NaN or infinite, after {self.num_steps} "
-                "updates. Lower the learning rate, set clip_global_norm, or check the "
-                "inputs of this batch; on_nonfinite='skip' skips such updates instead.",
-                source=source, batch=batch, step=self.num_steps,
+                f"updates. {cause + ' ' if cause else ''}{fix}; on_nonfinite='skip' skips "
+                "such updates instead.",
+                source=source, batch=batch, step=self.num_steps, nonfinite_fields=names,
             )
         self.skipped_steps += 1
         if self.skipped_steps <= _SKIPS_LOGGED_EACH or self.skipped_steps % 100 == 0:
             logger.warning("%s: skipped the update because the %s is NaN or infinite "
-                           "(%d updates skipped so far)", where, source, self.skipped_steps)
+                           "(%d updates skipped so far). %s", where, source,
+                           self.skipped_steps, cause)
         return False
+
+
+def _batch_fields(data: ArraysArg, label: ArraysArg) -> BatchFields:
+    fields = {"data": _as_loss_list(data), "label": _as_loss_list(label)}
+    return {name: arrays for name, arrays in fields.items() if arrays}
 
 
 def _check_clip_global_norm(value: Any) -> Optional[float]:

@@ -122,10 +122,13 @@ def load_trainer_state(trainer: Any, blob: bytes, *, keys: List[str],
     saved_optimizer._index_update_count = saved_optimizer._all_index_update_counts.setdefault(
         0, {})
     active = _choose_optimizer(trainer, saved_optimizer, optimizer)
-    if payload["contexts"] != [str(ctx) for ctx in trainer._contexts]:
-        _spread_update_counts(active, trainer._contexts)
-
     updaters = _updaters(trainer)
+    current_contexts = [str(ctx) for ctx in trainer._contexts]
+    if payload["contexts"] != current_contexts:
+        _spread_update_counts(active, trainer._contexts)
+        _log_layout_change(payload["contexts"], current_contexts,
+                           same_count=len(saved_states) == len(updaters))
+
     on_kvstore = bool(trainer._kvstore and trainer._update_on_kvstore)
     for position, updater in enumerate(updaters):
         states = saved_states[position] if len(saved_states) == len(updaters) else saved_states[0]
@@ -138,6 +141,17 @@ def load_trainer_state(trainer: Any, blob: bytes, *, keys: List[str],
 
     trainer._optimizer = active
     active.param_dict = dict(enumerate(trainer._params))
+
+
+def _log_layout_change(saved: List[str], current: List[str], *, same_count: bool) -> None:
+    if same_count:
+        placement = "each saved device's states go to the device in the same position"
+    else:
+        placement = ("the states of the first saved device are copied to every current "
+                     "device")
+    logger.warning("the optimizer states were saved on %s but this trainer runs on %s; %s, "
+                   "on the device of each parameter", ", ".join(saved), ", ".join(current),
+                   placement)
 
 
 def _rekey(counts: Dict[int, int], keys: List[str]) -> Dict[str, int]:
