@@ -222,7 +222,7 @@ def _add_train_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     train.add_argument("file", metavar="FILE", help="the CSV file (TSV for .tsv)")
     train.add_argument(
-        "--label-column", metavar="NAME", required=True,
+        "--label-column", "--column", dest="label_column", metavar="NAME", required=True,
         help="header name of the label column",
     )
     train.add_argument(

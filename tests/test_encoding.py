@@ -298,7 +298,7 @@ def test_label_encoder_single_string() -> None:
 
 
 def test_label_encoder_empty_fit() -> None:
-    with pytest.raises(LabelError, match=r"labels contain no labels"):
+    with pytest.raises(LabelError, match=r"labels is empty"):
         LabelEncoder().fit([])
 
 
@@ -746,7 +746,7 @@ def test_multilabel_encoder_not_iterable(samples: Any) -> None:
 
 
 def test_multilabel_encoder_no_labels() -> None:
-    with pytest.raises(LabelError, match=r"samples contain no labels"):
+    with pytest.raises(LabelError, match=r"samples is empty"):
         MultiLabelEncoder().fit([[], []])
 
 

@@ -365,13 +365,13 @@ def test_mxnet_loss_clips_1000_to_last():
     TOO_LARGE,
     input="labels [0, 1000] with 3 classes, softmax cross-entropy",
     mxnet="the loss and gradient of label 2, silently",
-    gluon_safe="LabelRangeError naming 1000, its index and the valid indices 0..2",
+    gluon_safe="LabelRangeError naming 1000, its index and the range [0, 3)",
 )
 @pytest.mark.parametrize("check", ["eager", "lazy"])
 def test_loss_names_1000_index_and_range(check):
     loss = SafeSoftmaxCELoss(check=check)
     with pytest.raises(LabelRangeError, match=r"1000\.0 at labels\[1\] .*"
-                                              r"class indices 0\.\.2 \(num_classes=3\)") as info:
+                                              r"class indices in \[0, 3\)") as info:
         loss(nd.array(THREE_CLASS_PREDS), nd.array([0, 1000]))
         loss.flush()
     assert info.value.values == (1000.0,)

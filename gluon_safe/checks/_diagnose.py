@@ -78,8 +78,9 @@ def indices_error(
             hint = (
                 "The labels lie in [0, 1], so they look normalized (class / max class). "
                 "MXNet casts labels to int, which turns every value below 1 into class 0, "
-                "so it reports near-perfect accuracy. Keep the raw classes and encode them "
-                "with gluon_safe.LabelEncoder."
+                "so its accuracy looks far better than the model is (near-perfect when "
+                "the model predicts class 0). Keep the raw classes and encode them with "
+                "gluon_safe.LabelEncoder."
             )
         else:
             hint = (

@@ -120,7 +120,7 @@ class _ClassEncoder(Generic[T]):
     def _fit_unique(self, array: np.ndarray[Any, Any], kind: ClassKind, name: str) -> None:
         if array.size == 0:
             raise LabelError(
-                f"{name} contain no labels, so there are no classes to fit",
+                f"{name} is empty, so there are no classes to fit",
                 expected="at least one label",
                 hint="Check that the training data was loaded.",
                 name=name,

@@ -192,7 +192,7 @@ def _mixed_types_error(
             "(or every label to int) before encoding, so that '1' and 1 are one class."
         )
     return LabelTypeError(
-        f"{name} mix {first} with {second}: {num_first} {first}, {num_second} {second}",
+        f"{name} mix {first} with {second} ({first}: {num_first}, {second}: {num_second})",
         **evidence(array, offenders, origin),
         expected=f"labels of one type: all {first} or all {second}",
         hint=hint,
