@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 
 from .._compat import NDArray, mx
-from ..distributed import is_primary
+from ..distributed import is_horovod_trainer, is_parameter_server, is_primary
+from ..distributed._kinds import HOROVOD, kvstore_name
 from ._bundle import (
     BEST,
     LATEST,
@@ -141,6 +142,7 @@ class Checkpoint(Callback):
                                           owner="Checkpoint")
         if is_primary(state.trainer):
             remove_leftovers(self.directory)
+            _explain_distributed(state.trainer, self.directory)
         return None
 
     def on_epoch_end(self, state: FitState) -> Directive:
@@ -203,6 +205,27 @@ class Checkpoint(Callback):
         for name in doomed:
             shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
             logger.debug("deleted checkpoint %s", name)
+
+
+def _explain_distributed(trainer: Any, directory: str) -> None:
+    """Log what the bundles of a distributed run contain; called on worker 0 only.
+
+    ``fit`` accepts a Checkpoint in a distributed run only when the workers update the
+    parameters (``update_on_kvstore=False``, or Horovod). Every worker then has the same
+    parameters and optimizer states, so the bundle of worker 0 is valid for all of them.
+    """
+    if is_horovod_trainer(trainer):
+        name = HOROVOD
+    else:
+        kvstore = getattr(trainer, "_kvstore", None)
+        if kvstore is None:
+            kvstore = getattr(trainer, "_kvstore_params", {}).get("kvstore")
+        if not is_parameter_server(kvstore):
+            return
+        name = kvstore_name(kvstore)
+    logger.info("distributed run (%s): only worker 0 writes checkpoints, to %s. Each bundle "
+                "contains the parameters and the optimizer states. The workers run the "
+                "updates, so both are the same on every worker.", name, directory)
 
 
 def save_checkpoint(directory: PathLike, state: FitState, *, label_encoder: Any = None) -> str:
