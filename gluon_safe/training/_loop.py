@@ -265,7 +265,8 @@ def _backward_and_step(run: Run, state: FitState, loaded: LoadedBatch,
         batch_size = run.dist.step_size(run.trainer, run.net, loaded.num_samples)
         if isinstance(run.trainer, Trainer):
             run.trainer.step(batch_size, loss=losses,
-                             batch=f"{state.batch} of epoch {state.epoch}")
+                             batch=f"{state.batch} of epoch {state.epoch}",
+                             data=loaded.data, label=loaded.labels)
         else:
             run.trainer.step(batch_size)
         return
