@@ -7,12 +7,13 @@ errors can name the line and the column of a bad cell.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, TextIO, Tuple, Union
 
 from typing_extensions import Literal, TypeAlias
 
@@ -122,6 +123,30 @@ def delimiter_for(file_format: str) -> str:
     return "\t" if file_format == "tsv" else ","
 
 
+@contextlib.contextmanager
+def open_text(path: PathLike) -> Iterator[TextIO]:
+    """Open a UTF-8 text file, turning the usual reading failures into :class:`UsageError`.
+
+    Failures while the ``with`` body reads the file (a file that is not UTF-8) are
+    turned into a :class:`UsageError` too.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as handle:
+            yield handle
+    except FileNotFoundError:
+        raise UsageError(f"file not found: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name} is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(f"cannot read {name}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8 text"
+        ) from None
+
+
 def read_table(path: PathLike, delimiter: str, *, keep_blank_lines: bool = False) -> Table:
     """Read the rows of a delimited UTF-8 text file.
 
@@ -140,7 +165,7 @@ def read_table(path: PathLike, delimiter: str, *, keep_blank_lines: bool = False
     rows: List[Tuple[str, ...]] = []
     lines: List[int] = []
     try:
-        with open(name, encoding="utf-8-sig", newline="") as handle:
+        with open_text(name) as handle:
             reader = csv.reader(handle, delimiter=delimiter, strict=True)
             for row in reader:
                 if not row or (len(row) == 1 and not row[0].strip()):
@@ -149,17 +174,6 @@ def read_table(path: PathLike, delimiter: str, *, keep_blank_lines: bool = False
                     row = [""]
                 rows.append(tuple(row))
                 lines.append(reader.line_num)
-    except FileNotFoundError:
-        raise UsageError(f"file not found: {name}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{name} is a directory, not a file") from None
-    except PermissionError:
-        raise UsageError(f"cannot read {name}: permission denied") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            "save it as UTF-8 CSV"
-        ) from None
     except csv.Error as exc:
         line = len(lines) + 1
         raise TableError(

@@ -16,6 +16,7 @@ from .._table import (
     delimiter_for,
     find_column,
     looks_like_header,
+    open_text,
     parse_cell,
     read_table,
 )
@@ -202,17 +203,8 @@ def _column_index(
 
 
 def _read_text(path: str) -> LabelColumn:
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a file") from None
-    except PermissionError:
-        raise UsageError(f"cannot read {path}: permission denied") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    with open_text(path) as handle:
+        lines = handle.read().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     cells = tuple(parse_cell(line) for line in lines)
