@@ -6,10 +6,10 @@ work of each command lives in its own module: ``demo``, ``runner``, ``doctor`` a
 ``tabular``. This is the only module that prints to the terminal, besides the epoch
 lines of ``fit`` and the scripts that ``run`` starts.
 
-Exit status: 0 on success, 2 for a usage error (a bad option, a missing file or
-column), and 1 otherwise: problems found by ``check-labels``, data that ``train`` or
-``predict`` cannot use, an exception in a script under ``run`` (which otherwise keeps
-the script's own status), or a closed stdout.
+Exit status: 0 on success and 2 for a usage error (a bad option, a missing file or
+column). Every other failure exits 1: problems found by ``check-labels``, data that
+``train`` or ``predict`` cannot use, an exception in a script under ``run``, or a closed
+stdout. A script under ``run`` that exits by itself keeps its own status.
 """
 
 from __future__ import annotations

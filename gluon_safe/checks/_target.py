@@ -115,7 +115,7 @@ def infer_target_type(values: Any) -> TargetType:
 
 
 def _as_typed_array(values: Any) -> Optional[np.ndarray[Any, Any]]:
-    """Return ``values`` as a bool, int, float or str array, or None when it is none of them."""
+    """Return ``values`` as a bool, int, float or str array, or None for any other kind."""
     if hasattr(values, "asnumpy"):
         array: np.ndarray[Any, Any] = values.asnumpy()
     elif isinstance(values, np.ndarray):

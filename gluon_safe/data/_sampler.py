@@ -33,10 +33,11 @@ class ShardSampler(gluon.data.Sampler):  # type: ignore[misc]
     seed : int, default 0
         Seed of the shuffle. It must be the same on every worker, or shards overlap.
     drop_remainder : bool, default False
-        When ``length`` is not a multiple of ``num_shards``: if False, pad the
-        permutation by wrapping around to its start, so a few samples appear twice in
-        an epoch (in different shards); if True, drop the last ``length % num_shards``
-        samples of the permutation (different ones each epoch when shuffling).
+        What to do when ``length`` is not a multiple of ``num_shards``. If False, the
+        permutation is padded by wrapping around to its start, so a few samples appear
+        twice in an epoch, in different shards. If True, the last
+        ``length % num_shards`` samples of the permutation are dropped, different ones
+        each epoch when shuffling.
 
     Raises
     ------

@@ -4,7 +4,7 @@
 ``'dist_async'``, ``'horovod'`` or a KVStore object) into a :class:`DistributedRun`.
 ``fit`` and ``evaluate`` use it to shard the data by rank, size each update, check that
 every worker starts from the same parameters, and sum metric totals over the workers.
-:func:`is_primary` tells worker 0, the only one that prints and writes files.
+:func:`is_primary` returns True on worker 0, the only one that prints and writes files.
 
 Submodules are imported on first use of a name, because kvstore servers import
 ``gluon_safe.distributed._server`` while MXNet, and possibly gluon_safe, are still

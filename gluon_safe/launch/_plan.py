@@ -35,7 +35,7 @@ Role = Literal["scheduler", "server", "worker"]
 LOOPBACK = "127.0.0.1"
 
 SERVER_CODE = "import gluon_safe"
-"""What the scheduler and the servers run. MXNet turns the process into a scheduler or a
+"""Python code that the scheduler and the servers run. MXNet turns the process into a scheduler or a
 server (as ``DMLC_ROLE`` selects) during ``import mxnet``, and exits when training ends.
 Importing gluon_safe first lets a server unpickle gluon_safe's ServerOptimizer, which
 keeps the values that workers exchange through the kvstore unchanged."""

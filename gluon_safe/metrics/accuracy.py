@@ -366,7 +366,7 @@ class _LazyPair:
     The device statistics vector contains ``[num_correct]``, then ``num_counted`` when
     ``num`` is None, then the number of non-integer predictions when
     ``preds_are_indices``. ``num`` is None with ``ignore_label``, because then only the
-    device knows how many labels were counted.
+    device holds the count of labels that were counted.
     """
 
     label_shape: tuple[int, ...]

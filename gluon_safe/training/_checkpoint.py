@@ -106,8 +106,8 @@ class Checkpoint(Callback):
     ------
     ValueError
         At construction, if ``keep_last`` or ``every`` is not a positive int or
-        ``mode`` is unknown; at the start of training, if ``save_best`` is not logged
-        by the run or has no direction.
+        ``mode`` is unknown. At the start of training, if the run does not log
+        ``save_best`` or that value has no direction.
 
     Notes
     -----
